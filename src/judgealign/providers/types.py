@@ -1,0 +1,83 @@
+"""Request/response types shared by every LLM and embedding provider."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """Everything that decides an answer; its hash is the cache key.
+
+    ``score_choices``: when set, the caller wants the probability of each of these strings as
+    the first token of the ``score`` value (providers that expose log-probabilities fill
+    ``ChatResponse.score_probs``; the others ignore it).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    messages: tuple[Message, ...]
+    temperature: float = 0.0
+    max_tokens: int | None = 512
+    json_schema: dict[str, Any] | None = None
+    seed: int | None = 0
+    score_choices: tuple[str, ...] | None = None
+    # Free-form tag that separates otherwise identical requests in the cache (e.g. a sample
+    # index when drawing several answers at temperature > 0).
+    tag: str = ""
+
+    def cache_key(self) -> str:
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    @property
+    def prompt_chars(self) -> int:
+        return sum(len(m.content) for m in self.messages)
+
+
+class Usage(BaseModel):
+    """Token, call and time accounting; ``+`` adds two usages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+    seconds: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            calls=self.calls + other.calls,
+            cached_calls=self.cached_calls + other.cached_calls,
+            seconds=self.seconds + other.seconds,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class ChatResponse(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    model: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    cached: bool = False
+    finish_reason: str | None = None
+    # choice string -> probability (renormalized over the choices), when asked and available
+    score_probs: dict[str, float] | None = None
