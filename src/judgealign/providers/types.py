@@ -66,6 +66,15 @@ class Usage(BaseModel):
             seconds=self.seconds + other.seconds,
         )
 
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens - other.prompt_tokens,
+            completion_tokens=self.completion_tokens - other.completion_tokens,
+            calls=self.calls - other.calls,
+            cached_calls=self.cached_calls - other.cached_calls,
+            seconds=self.seconds - other.seconds,
+        )
+
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens

@@ -1,1 +1,1 @@
-"""report."""
+"""Evaluation reports and their renderers."""

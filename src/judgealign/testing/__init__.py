@@ -1,1 +1,5 @@
-"""testing."""
+"""Public test doubles: fake providers usable from tests and from the CLI (``fake:...``)."""
+
+from judgealign.testing.fake import FakeEmbedder, FakeLLM, failing
+
+__all__ = ["FakeEmbedder", "FakeLLM", "failing"]

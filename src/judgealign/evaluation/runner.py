@@ -1,0 +1,269 @@
+"""Cross-validated evaluation: fit on training folds, score the held-out fold, never leak."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from judgealign.data.item import Item
+from judgealign.data.label import Label
+from judgealign.errors import ConfigError, DataError, JudgeAlignError
+from judgealign.evaluation.store import JudgementStore
+from judgealign.judge.judge import Judge
+from judgealign.judge.judgement import Judgement
+from judgealign.judge.params import VARIANTS, JudgeParams, Variant
+from judgealign.judge.persistence import load_judge, save_judge
+from judgealign.providers.protocol import LLM, Embedder
+from judgealign.providers.types import Usage
+from judgealign.rubric.model import Rubric
+
+
+class LeakageError(JudgeAlignError):
+    """A judgement saw an episode or guideline derived from its own test fold."""
+
+
+class Progress(Protocol):
+    def start(self, phase: str, total: int) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+
+
+class _NoProgress:
+    def start(self, phase: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@dataclass
+class EvaluationData:
+    """Everything the statistics need, collected by the runner."""
+
+    folds: list[tuple[list[str], list[str]]]
+    fold_of: dict[str, int]
+    expert: dict[tuple[str, str], float]  # (item, dimension) -> mean expert score
+    judgements: dict[str, dict[tuple[str, str], Judgement]]  # variant -> (item, dim) -> j
+    curve: dict[tuple[int, str], dict[tuple[str, str], Judgement]] = field(default_factory=dict)
+    curve_sizes: dict[int, float] = field(default_factory=dict)  # n -> mean labels per dim
+    usage_alignment: Usage = field(default_factory=Usage)
+    usage_scoring: Usage = field(default_factory=Usage)
+    leakage_checked: bool = False
+
+
+def expert_scores(labels: Sequence[Label]) -> dict[tuple[str, str], float]:
+    """Mean over raters per (item, dimension). N/A wins only when every rater said N/A."""
+    by: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for lb in labels:
+        by[(lb.item, lb.dimension)].append(lb.score)
+    return {k: float(np.mean(v)) for k, v in by.items()}
+
+
+def check_no_leak(judge: Judge, judgements: Sequence[Judgement], train_items: set[str]) -> None:
+    """Every retrieved episode and every guideline source must come from the training folds."""
+    if judge.memory_ is None:
+        return
+    sources = judge.memory_.guideline_sources()
+    for j in judgements:
+        for ep in j.episodes:
+            if ep.split("::", 1)[0] not in train_items:
+                raise LeakageError(f"judgement of {j.item}/{j.dimension} retrieved test episode {ep}")
+        for gid in j.guidelines:
+            for src in sources.get(gid, ()):
+                if src.split("::", 1)[0] not in train_items:
+                    raise LeakageError(
+                        f"judgement of {j.item}/{j.dimension} used guideline {gid} "
+                        f"distilled from test label {src}"
+                    )
+
+
+class Evaluator:
+    """Runs baseline and aligned variants under grouped k-fold cross-validation.
+
+    Baseline judgements need no training, so they are computed once for every item and
+    reused by every fold. With ``run_dir`` every judgement is appended to
+    ``judgements.jsonl`` and fitted judges go to ``judges/``: an interrupted run resumes
+    where it stopped and recomputes nothing.
+    """
+
+    def __init__(
+        self,
+        rubric: Rubric,
+        params: JudgeParams,
+        *,
+        folds: int = 4,
+        variants: Sequence[Variant] = VARIANTS,
+        seed: int = 0,
+        run_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        concurrency: int = 4,
+        llm: LLM | None = None,
+        reflection_llm: LLM | None = None,
+        embedder: Embedder | None = None,
+        learning_curve: Sequence[int] = (),
+        progress: Progress | None = None,
+    ) -> None:
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown:
+            raise ConfigError(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+        self.rubric = rubric
+        self.params = params
+        self.folds = folds
+        self.variants = list(dict.fromkeys(["baseline", *variants]))
+        self.seed = seed
+        self.run_dir = run_dir
+        self.cache_dir = cache_dir
+        self.concurrency = concurrency
+        self.learning_curve = sorted(set(learning_curve))
+        self.progress: Progress = progress or _NoProgress()
+        self._llm, self._reflection_llm, self._embedder = llm, reflection_llm, embedder
+        self._alignment_usage = Usage()
+        self._scoring_usage = Usage()
+
+    def _judge(self) -> Judge:
+        judge = Judge(self.rubric, self.params, llm=self._llm, reflection_llm=self._reflection_llm,
+                      embedder=self._embedder, cache_dir=self.cache_dir,
+                      concurrency=self.concurrency)
+        # Share provider objects (and their caches and usage counters) across folds.
+        self._llm, self._reflection_llm = judge.llm, judge.reflection_llm
+        if self.params.semantic or self.params.episodic or len(self.variants) > 1:
+            self._embedder = judge.embedder
+        return judge
+
+    def run(self, items: Sequence[Item], labels: Sequence[Label]) -> EvaluationData:
+        return asyncio.run(self.arun(items, labels))
+
+    async def arun(self, items: Sequence[Item], labels: Sequence[Label]) -> EvaluationData:
+        from judgealign.data.folds import grouped_kfold
+
+        dims = set(self.rubric.dimension_ids)
+        labels = [lb for lb in labels if lb.dimension in dims]
+        labelled = {lb.item for lb in labels}
+        items = [it for it in items if it.id in labelled]
+        if not items:
+            raise DataError("no item has a label on the rubric's dimensions; check item ids")
+        by_id = {it.id: it for it in items}
+        folds = grouped_kfold(items, self.folds, self.seed)
+        fold_of = {i: f for f, (_, test) in enumerate(folds) for i in test}
+        expert = expert_scores(labels)
+        pairs_of: dict[str, list[str]] = defaultdict(list)
+        for item_id, dim in sorted(expert):
+            pairs_of[item_id].append(dim)
+        store = JudgementStore(self.run_dir / "judgements.jsonl" if self.run_dir else None)
+        data = EvaluationData(folds=folds, fold_of=fold_of, expert=expert,
+                              judgements={v: {} for v in self.variants})
+        judge = self._judge()
+        total = len(expert) * len(self.variants)
+        self.progress.start("scoring", total)
+        # Baseline: once for all items (fold -1 marks "no training").
+        await self._predict(judge.variant("baseline"), "baseline", -1, items, pairs_of,
+                            store, data.judgements["baseline"])
+        aligned = [v for v in self.variants if v != "baseline"]
+        for f, (train_ids, test_ids) in enumerate(folds):
+            if not aligned:
+                break
+            train = set(train_ids)
+            train_labels = [lb for lb in labels if lb.item in train]
+            fitted = await self._fitted(f, train_labels, [by_id[i] for i in train_ids])
+            test_items = [by_id[i] for i in test_ids]
+            for v in aligned:
+                out: dict[tuple[str, str], Judgement] = {}
+                await self._predict(fitted.variant(v), v, f, test_items, pairs_of, store, out)
+                check_no_leak(fitted, list(out.values()), train)
+                data.judgements[v].update(out)
+        data.leakage_checked = bool(aligned)
+        if self.learning_curve and aligned:
+            await self._curve(labels, by_id, folds, pairs_of, store, data)
+        data.usage_alignment = self._alignment_usage
+        data.usage_scoring = self._scoring_usage
+        return data
+
+    async def _fitted(self, fold: int, train_labels: Sequence[Label], train_items: Sequence[Item],
+                      tag: str = "") -> Judge:
+        path = self.run_dir / "judges" / f"fold-{fold}{tag}.judge.json" if self.run_dir else None
+        wanted = {lb.id for lb in train_labels}
+        if path is not None and path.exists():
+            try:
+                loaded = load_judge(path, llm=self._llm, reflection_llm=self._reflection_llm,
+                                    embedder=self._embedder, cache_dir=self.cache_dir)
+                if loaded.memory_ is not None and loaded.memory_.label_ids() == wanted:
+                    return loaded
+            except JudgeAlignError:
+                pass  # a damaged checkpoint is refitted; the response cache makes it cheap
+        judge = self._judge()
+        before = _usage_of(judge)
+        self.progress.start(f"aligning fold {fold + 1}{tag}", 1)
+        await judge.afit(train_labels, train_items)
+        self.progress.advance()
+        self._alignment_usage = self._alignment_usage + (_usage_of(judge) - before)
+        if path is not None:
+            save_judge(judge, path)
+        return judge
+
+    async def _predict(self, judge: Judge, variant: str, fold: int, items: Sequence[Item],
+                       pairs_of: dict[str, list[str]], store: JudgementStore,
+                       out: dict[tuple[str, str], Judgement]) -> None:
+        todo: list[Item] = []
+        for it in items:
+            for dim in pairs_of[it.id]:
+                j = store.get(variant, fold, it.id, dim)
+                if j is not None:
+                    out[(it.id, dim)] = j
+                    self.progress.advance()
+            if any(store.get(variant, fold, it.id, d) is None for d in pairs_of[it.id]):
+                todo.append(it)
+        if not todo:
+            return
+
+        def record(j: Judgement) -> None:
+            store.add(variant, fold, j)
+            out[j.key] = j
+            self.progress.advance()
+
+        before = _usage_of(judge)
+        # One item at a time keeps its dimensions adjacent (KV-cache reuse on local models)
+        # while items still run concurrently through the provider's limit.
+        await asyncio.gather(*(
+            judge.apredict([it], pairs_of[it.id], on_judgement=record,
+                           skip={(it.id, d) for d in pairs_of[it.id]
+                                 if store.get(variant, fold, it.id, d) is not None})
+            for it in todo
+        ))
+        self._scoring_usage = self._scoring_usage + (_usage_of(judge) - before)
+
+    async def _curve(self, labels: Sequence[Label], by_id: dict[str, Item],
+                     folds: list[tuple[list[str], list[str]]], pairs_of: dict[str, list[str]],
+                     store: JudgementStore, data: EvaluationData) -> None:
+        rng = np.random.default_rng(self.seed)
+        for n in self.learning_curve:
+            per_dim_counts: list[int] = []
+            for f, (train_ids, test_ids) in enumerate(folds):
+                train = set(train_ids)
+                chosen: list[Label] = []
+                for dim in self.rubric.dimension_ids:
+                    pool = sorted((lb for lb in labels if lb.item in train and lb.dimension == dim),
+                                  key=lambda lb: lb.id)
+                    if not pool:
+                        continue
+                    pick = rng.permutation(len(pool))[: min(n, len(pool))]
+                    chosen.extend(pool[i] for i in sorted(pick))
+                    per_dim_counts.append(min(n, len(pool)))
+                items = [by_id[i] for i in sorted({lb.item for lb in chosen})]
+                fitted = await self._fitted(f, chosen, items, tag=f"-n{n}")
+                out: dict[tuple[str, str], Judgement] = {}
+                variant = f"full@{n}"
+                await self._predict(fitted.variant("full"), variant, f,
+                                    [by_id[i] for i in test_ids], pairs_of, store, out)
+                check_no_leak(fitted, list(out.values()), train)
+                data.curve.setdefault((n, "full"), {}).update(out)
+            data.curve_sizes[n] = float(np.mean(per_dim_counts)) if per_dim_counts else 0.0
+
+
+def _usage_of(judge: Judge) -> Usage:
+    return judge.usage()

@@ -1,0 +1,325 @@
+"""The Judge: an estimator whose ``fit`` builds a dual memory and ``predict`` scores items.
+
+An unfitted judge is the zero-shot baseline, so baseline and aligned judges share one path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from judgealign.data.item import Item
+from judgealign.data.label import Label
+from judgealign.errors import DataError, NotFittedError, ParseError, ProviderError
+from judgealign.judge.judgement import Judgement
+from judgealign.judge.params import JudgeParams, Variant
+from judgealign.judge.parse import expected_score, parse_judgement
+from judgealign.judge.prompt import build_request
+from judgealign.judge.texts import ItemTexts
+from judgealign.memory.store import AlignmentMemory
+from judgealign.providers.protocol import LLM, Embedder
+from judgealign.providers.types import Usage
+from judgealign.rubric.model import Rubric
+
+OnJudgement = Callable[[Judgement], None]
+
+PARSE_REMINDER = (
+    "Your previous answer could not be read. Reply with ONLY the JSON object "
+    '{"rationale": "...", "score": N}, with N one of the allowed scores.'
+)
+
+
+class Judge:
+    """One judge per rubric dimension, sharing providers and memory.
+
+    >>> from judgealign.rubric import load_rubric
+    >>> from judgealign.data.item import Item
+    >>> judge = Judge(load_rubric("ml-notebook"), model="fake:constant")
+    >>> item = Item(id="t", output="print('hi')")
+    >>> [j.score for j in judge.predict([item], dimensions=["model_use"])]
+    [2.0]
+    """
+
+    def __init__(
+        self,
+        rubric: Rubric,
+        params: JudgeParams | None = None,
+        *,
+        llm: LLM | None = None,
+        reflection_llm: LLM | None = None,
+        embedder: Embedder | None = None,
+        cache_dir: Path | None = None,
+        concurrency: int = 4,
+        retries: int = 3,
+        **overrides: Any,
+    ) -> None:
+        self.rubric = rubric
+        self.params = (params or JudgeParams()).model_copy(update=overrides)
+        JudgeParams.model_validate(self.params.model_dump())
+        self.cache_dir = cache_dir
+        self.concurrency = concurrency
+        self.retries = retries
+        self._llm = llm
+        self._reflection_llm = reflection_llm
+        self._embedder = embedder
+        self.memory_: AlignmentMemory | None = None
+        self._texts = ItemTexts()
+
+    # -- providers --------------------------------------------------------------------------
+    def _resolve_llm(self, name: str) -> LLM:
+        from judgealign.providers.registry import resolve_llm
+
+        return resolve_llm(
+            name, cache_dir=self.cache_dir, retries=self.retries, concurrency=self.concurrency
+        )
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            self._llm = self._resolve_llm(self.params.model)
+        return self._llm
+
+    @property
+    def reflection_llm(self) -> LLM:
+        if self._reflection_llm is None:
+            name = self.params.reflection_model
+            self._reflection_llm = self.llm if name in (None, self.params.model) else (
+                self._resolve_llm(name)
+            )
+        return self._reflection_llm
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from judgealign.providers.registry import resolve_embedder
+
+            self._embedder = resolve_embedder(self.params.embedder, cache_dir=self.cache_dir)
+        return self._embedder
+
+    def usage(self) -> Usage:
+        """Usage accumulated by this judge's providers (judge + reflection when separate)."""
+        total = Usage()
+        seen: set[int] = set()
+        for llm in (self._llm, self._reflection_llm):
+            if llm is not None and id(llm) not in seen:
+                seen.add(id(llm))
+                total = total + getattr(llm, "usage", Usage())
+        return total
+
+    # -- variants ---------------------------------------------------------------------------
+    def variant(self, variant: Variant) -> Judge:
+        """A copy with the given ablation switches that shares providers, memory and caches."""
+        other = Judge.__new__(Judge)
+        other.__dict__.update(self.__dict__)
+        other.params = self.params.for_variant(variant)
+        return other
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.memory_ is not None
+
+    # -- fit --------------------------------------------------------------------------------
+    def fit(self, labels: Sequence[Label], items: Iterable[Item]) -> Judge:
+        """Build (or extend) the memory from expert labels. See ``afit``."""
+        return asyncio.run(self.afit(labels, items))
+
+    async def afit(
+        self,
+        labels: Sequence[Label],
+        items: Iterable[Item],
+        *,
+        on_judgement: OnJudgement | None = None,
+    ) -> Judge:
+        """Distil guidelines and store episodes; only labels new to the memory cost calls."""
+        from judgealign.memory.builder import MemoryBuilder
+
+        by_id = {it.id: it for it in items}
+        self._check_labels(labels, by_id)
+        known = self.memory_.label_ids() if self.memory_ is not None else set()
+        new = [lb for lb in labels if lb.id not in known]
+        needed = sorted({lb.item for lb in new})
+        texts = {i: self._texts.episode_text(by_id[i], self.params.episode_budget_tokens)
+                 for i in needed}
+        vectors = await self._texts.embed(self.embedder, [by_id[i] for i in needed],
+                                          self.params.item_budget_tokens)
+        judge_scores: dict[str, float | None] = {}
+        if self.params.calibrate and new:
+            baseline = self.variant("baseline")
+            pairs = sorted({(lb.item, lb.dimension) for lb in new})
+            results = await baseline._judge_pairs(pairs, by_id, on_judgement)
+            scores = {j.key: j.score for j in results}
+            judge_scores = {lb.id: scores.get((lb.item, lb.dimension)) for lb in new}
+        builder = MemoryBuilder(
+            reflection=self.reflection_llm,
+            embedder=self.embedder,
+            max_guidelines=self.params.max_guidelines,
+            merge_threshold=self.params.merge_threshold,
+            batch_budget_tokens=self.params.reflection_batch_tokens,
+            seed=self.params.seed,
+        )
+        self.memory_ = await builder.fit(
+            self.rubric,
+            labels,
+            texts=texts,
+            embeddings=vectors,
+            groups={i: by_id[i].group_id for i in needed},
+            judge_scores=judge_scores,
+            memory=self.memory_,
+        )
+        return self
+
+    def _check_labels(self, labels: Sequence[Label], items: Mapping[str, Item]) -> None:
+        seen: set[str] = set()
+        for lb in labels:
+            dim = self.rubric.dimension(lb.dimension)
+            dim.scale.check(lb.score, where=f"label {lb.id}: ")
+            if lb.item not in items:
+                raise DataError(f"label {lb.id}: item {lb.item!r} is not among the given items")
+            if lb.id in seen:
+                raise DataError(f"label {lb.id} is given twice; keep one per item, dimension, rater")
+            seen.add(lb.id)
+
+    def forget(self, label_ids: Collection[str]) -> Judge:
+        """Remove labels and everything derived from them (see ``aforget``)."""
+        return asyncio.run(self.aforget(label_ids))
+
+    async def aforget(self, label_ids: Collection[str]) -> Judge:
+        from judgealign.memory.builder import MemoryBuilder
+
+        if self.memory_ is None:
+            raise NotFittedError("forget needs a fitted judge; run fit first")
+        builder = MemoryBuilder(
+            reflection=self.reflection_llm,
+            embedder=self.embedder,
+            max_guidelines=self.params.max_guidelines,
+            merge_threshold=self.params.merge_threshold,
+            batch_budget_tokens=self.params.reflection_batch_tokens,
+            seed=self.params.seed,
+        )
+        self.memory_ = await builder.forget(self.memory_, set(label_ids), self.rubric)
+        return self
+
+    # -- predict ----------------------------------------------------------------------------
+    def predict(
+        self,
+        items: Iterable[Item],
+        dimensions: Sequence[str] | None = None,
+        *,
+        on_judgement: OnJudgement | None = None,
+    ) -> list[Judgement]:
+        """Score every item on every (given) dimension. See ``apredict``."""
+        return asyncio.run(self.apredict(items, dimensions, on_judgement=on_judgement))
+
+    async def apredict(
+        self,
+        items: Iterable[Item],
+        dimensions: Sequence[str] | None = None,
+        *,
+        on_judgement: OnJudgement | None = None,
+        skip: Collection[tuple[str, str]] = (),
+    ) -> list[Judgement]:
+        """Judgements item-major (one item's dimensions in a row, for KV-cache reuse).
+
+        ``skip`` holds (item, dimension) pairs already judged (resume); they are not redone.
+        """
+        by_id = {it.id: it for it in items}
+        dims = list(dimensions) if dimensions is not None else list(self.rubric.dimension_ids)
+        for d in dims:
+            self.rubric.dimension(d)
+        done = set(skip)
+        pairs = [(i, d) for i in by_id for d in dims if (i, d) not in done]
+        return await self._judge_pairs(pairs, by_id, on_judgement)
+
+    async def _judge_pairs(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        items: Mapping[str, Item],
+        on_judgement: OnJudgement | None,
+    ) -> list[Judgement]:
+        uses_memory = self.memory_ is not None and (self.params.semantic or self.params.episodic)
+        vectors: dict[str, np.ndarray] = {}
+        if uses_memory:
+            needed = sorted({i for i, _ in pairs})
+            vectors = await self._texts.embed(
+                self.embedder, [items[i] for i in needed], self.params.item_budget_tokens
+            )
+        # Bounded fan-out keeps memory flat on big runs; the provider limits real concurrency.
+        gate = asyncio.Semaphore(max(1, self.concurrency) * 4)
+
+        async def one(item_id: str, dim: str) -> Judgement:
+            async with gate:
+                j = await self._judge_one(items[item_id], dim, vectors.get(item_id))
+            if on_judgement is not None:
+                on_judgement(j)
+            return j
+
+        return list(await asyncio.gather(*(one(i, d) for i, d in pairs)))
+
+    async def _judge_one(self, item: Item, dim_id: str, vector: np.ndarray | None) -> Judgement:
+        dim = self.rubric.dimension(dim_id)
+        p = self.params
+        guidelines: tuple[Any, ...] = ()
+        episodes: tuple[Any, ...] = ()
+        if self.memory_ is not None and vector is not None and (p.semantic or p.episodic):
+            ctx = self.memory_.context(
+                dim_id,
+                vector,
+                k=p.k if p.episodic else 0,
+                similarity_floor=p.similarity_floor,
+                max_per_group=p.max_per_group,
+                prefer_disagreements=p.prefer_disagreements,
+                max_guidelines=p.max_guidelines if p.semantic else 0,
+                guideline_budget_tokens=p.guideline_budget_tokens if p.semantic else 0,
+                exclude_items={item.id},
+            )
+            guidelines, episodes = ctx.guidelines, ctx.episodes
+        text = self._texts.item_text(item, p.item_budget_tokens)
+        usage = Usage()
+        raw = ""
+        error: str | None = None
+        for attempt in (1, 2):
+            request = build_request(
+                model=self.llm.name,
+                item_id=item.id,
+                item_text=text,
+                dimension=dim,
+                guidelines=guidelines,
+                episodes=episodes,
+                temperature=p.temperature,
+                seed=p.seed,
+                max_tokens=p.max_tokens,
+                want_probs=p.use_expected_score,
+                reminder=PARSE_REMINDER if attempt == 2 else "",
+            )
+            try:
+                response = await self.llm.complete(request)
+            except ProviderError as exc:
+                error = f"provider error: {exc}"
+                break
+            usage = usage + response.usage
+            raw = response.text
+            try:
+                score, rationale = parse_judgement(raw, dim.scale)
+            except ParseError as exc:
+                error = f"unparseable answer: {exc}"
+                continue
+            exp = expected_score(response.score_probs, dim.scale)
+            final = score
+            if p.use_expected_score and exp is not None and not dim.scale.is_na(score):
+                final = exp
+            return Judgement(
+                item=item.id, dimension=dim_id, score=final, rationale=rationale, raw=raw,
+                expected_score=exp, model=self.llm.name, usage=usage,
+                guidelines=tuple(g.id for g in guidelines),
+                episodes=tuple(e.id for e, _ in episodes), attempts=attempt,
+            )
+        return Judgement(
+            item=item.id, dimension=dim_id, score=None, raw=raw, error=error,
+            model=self.llm.name, usage=usage, guidelines=tuple(g.id for g in guidelines),
+            episodes=tuple(e.id for e, _ in episodes),
+            attempts=2 if error and error.startswith("unparseable") else 1,
+        )

@@ -1,0 +1,78 @@
+"""Save and load an aligned judge as one self-contained, versioned JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from judgealign import __version__
+from judgealign.errors import DataError
+from judgealign.judge.judge import Judge
+from judgealign.judge.params import JudgeParams
+from judgealign.rubric.loader import rubric_from_dict
+
+JUDGE_FILE_FORMAT = "judgealign.judge"
+JUDGE_FILE_VERSION = 1
+
+
+def judge_to_dict(judge: Judge) -> dict[str, Any]:
+    return {
+        "format": JUDGE_FILE_FORMAT,
+        "schema_version": JUDGE_FILE_VERSION,
+        "judgealign_version": __version__,
+        "rubric": judge.rubric.model_dump(mode="json"),
+        "params": judge.params.model_dump(mode="json"),
+        "memory": None if judge.memory_ is None else json.loads(judge.memory_.to_json()),
+    }
+
+
+def save_judge(judge: Judge, path: str | Path) -> Path:
+    """Write the judge (rubric, params, guidelines with provenance, episodes with embeddings).
+
+    The write is atomic: a crash never leaves a half-written file in place of a good one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(judge_to_dict(judge)), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def load_judge(path: str | Path, **overrides: Any) -> Judge:
+    """Load a judge file; ``overrides`` replace params (e.g. ``model=`` to score elsewhere).
+
+    Loading needs no server: everything, embeddings included, is in the file.
+    """
+    from judgealign.memory.store import AlignmentMemory
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: judge file not found; create one with `judgealign align`") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: corrupt judge file ({exc}); re-run `judgealign align`") from None
+    if not isinstance(data, dict) or data.get("format") != JUDGE_FILE_FORMAT:
+        raise DataError(f"{path}: not a judgealign judge file; create one with `judgealign align`")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > JUDGE_FILE_VERSION:
+        raise DataError(
+            f"{path}: judge file version {version!r} is newer than this judgealign reads "
+            f"({JUDGE_FILE_VERSION}); upgrade judgealign"
+        )
+    rubric = rubric_from_dict(data.get("rubric"), source=f"{path} (rubric)")
+    try:
+        params = JudgeParams.model_validate(data.get("params") or {})
+    except ValidationError as exc:
+        raise DataError(f"{path}: invalid params ({exc.errors()[0]['msg']})") from None
+    runtime = {k: overrides.pop(k) for k in ("llm", "reflection_llm", "embedder", "cache_dir",
+                                             "concurrency", "retries") if k in overrides}
+    judge = Judge(rubric, params, **runtime, **overrides)
+    memory = data.get("memory")
+    if memory is not None:
+        judge.memory_ = AlignmentMemory.from_json(json.dumps(memory), source=str(path))
+    return judge
