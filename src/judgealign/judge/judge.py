@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,10 +20,12 @@ from judgealign.judge.params import JudgeParams, Variant
 from judgealign.judge.parse import expected_score, parse_judgement
 from judgealign.judge.prompt import build_request
 from judgealign.judge.texts import ItemTexts
-from judgealign.memory.store import AlignmentMemory
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import Usage
 from judgealign.rubric.model import Rubric
+
+if TYPE_CHECKING:
+    from judgealign.memory.store import AlignmentMemory
 
 OnJudgement = Callable[[Judgement], None]
 
@@ -70,34 +72,43 @@ class Judge:
         self._texts = ItemTexts()
 
     # -- providers --------------------------------------------------------------------------
-    def _resolve_llm(self, name: str) -> LLM:
+    def _resolve_llm(self, name_or_llm: str | LLM) -> LLM:
+        # Objects passed in are wrapped too (a ManagedLLM is kept as is), so every judge gets
+        # the same cache, retry, limit and accounting behaviour.
         from judgealign.providers.registry import resolve_llm
 
         return resolve_llm(
-            name, cache_dir=self.cache_dir, retries=self.retries, concurrency=self.concurrency
+            name_or_llm, cache_dir=self.cache_dir, retries=self.retries,
+            concurrency=self.concurrency,
         )
 
     @property
     def llm(self) -> LLM:
-        if self._llm is None:
-            self._llm = self._resolve_llm(self.params.model)
+        if self._llm is None or not hasattr(self._llm, "usage"):
+            self._llm = self._resolve_llm(self._llm or self.params.model)
         return self._llm
 
     @property
     def reflection_llm(self) -> LLM:
-        if self._reflection_llm is None:
+        if self._reflection_llm is None or not hasattr(self._reflection_llm, "usage"):
             name = self.params.reflection_model
-            self._reflection_llm = self.llm if name in (None, self.params.model) else (
-                self._resolve_llm(name)
-            )
+            if self._reflection_llm is not None:
+                self._reflection_llm = self._resolve_llm(self._reflection_llm)
+            elif name in (None, self.params.model):
+                self._reflection_llm = self.llm
+            else:
+                assert name is not None
+                self._reflection_llm = self._resolve_llm(name)
         return self._reflection_llm
 
     @property
     def embedder(self) -> Embedder:
-        if self._embedder is None:
+        if self._embedder is None or not hasattr(self._embedder, "usage"):
             from judgealign.providers.registry import resolve_embedder
 
-            self._embedder = resolve_embedder(self.params.embedder, cache_dir=self.cache_dir)
+            self._embedder = resolve_embedder(
+                self._embedder or self.params.embedder, cache_dir=self.cache_dir
+            )
         return self._embedder
 
     def usage(self) -> Usage:
@@ -113,6 +124,10 @@ class Judge:
     # -- variants ---------------------------------------------------------------------------
     def variant(self, variant: Variant) -> Judge:
         """A copy with the given ablation switches that shares providers, memory and caches."""
+        # Resolve shared providers first so that copies share caches and usage counters.
+        _ = self.llm
+        if self.memory_ is not None:
+            _ = self.embedder
         other = Judge.__new__(Judge)
         other.__dict__.update(self.__dict__)
         other.params = self.params.for_variant(variant)

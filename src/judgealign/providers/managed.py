@@ -1,0 +1,150 @@
+"""The provider stacks the rest of judgealign talks to.
+
+``ManagedLLM`` = Accounting(Cache(Limit(Retry(base)))): a cache hit costs no slot and no
+retry; a retried call keeps its concurrency slot while it backs off (so a struggling server
+is not hit harder); usage counts each logical call once.
+
+``ManagedEmbedder`` = Cache(Batch(Limit(Accounting(Retry(base))))): only uncached texts are
+batched and sent; ``usage.calls`` counts provider requests (batches) and
+``usage.cached_calls`` texts served from the cache.
+
+>>> import asyncio
+>>> from judgealign.testing.fake import FakeLLM
+>>> from judgealign.providers.types import ChatRequest, Message
+>>> llm = ManagedLLM(FakeLLM("constant"), concurrency=2)
+>>> req = ChatRequest(model="m", messages=(Message(role="user", content="hi"),))
+>>> _ = asyncio.run(llm.complete(req))
+>>> (llm.name, llm.usage.calls)
+('fake:constant', 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from judgealign.providers.accounting import AccountingEmbedder, AccountingLLM, UsageMeter
+from judgealign.providers.cache import CachedEmbedder, CachedLLM
+from judgealign.providers.limits import (
+    BatchingEmbedder,
+    ConcurrencyLimitedEmbedder,
+    ConcurrencyLimitedLLM,
+)
+from judgealign.providers.protocol import LLM, Embedder, FloatMatrix
+from judgealign.providers.retry import RetryingEmbedder, RetryingLLM
+from judgealign.providers.types import ChatRequest, ChatResponse, Usage
+
+
+class ManagedLLM:
+    """A provider with cache, concurrency/rate limits, retries and usage accounting.
+
+    ``namespace`` separates cache entries (default: ``base.name``); the registry passes the
+    full ``provider:model?params`` string so differently configured fakes never collide.
+    """
+
+    def __init__(
+        self,
+        base: LLM,
+        *,
+        cache_dir: Path | str | None = None,
+        retries: int = 3,
+        concurrency: int = 8,
+        timeout: float | None = 120.0,
+        rate_per_minute: float | None = None,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        seed: int = 0,
+        namespace: str | None = None,
+    ) -> None:
+        self.base = base
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        retrying = RetryingLLM(
+            base,
+            retries=retries,
+            base_delay=base_delay,
+            max_delay=max_delay,
+            timeout=timeout,
+            seed=seed,
+        )
+        stack: LLM = ConcurrencyLimitedLLM(
+            retrying, concurrency=concurrency, rate_per_minute=rate_per_minute
+        )
+        if self.cache_dir is not None:
+            stack = CachedLLM(stack, self.cache_dir, namespace=namespace or base.name)
+        self._accounting = AccountingLLM(stack)
+
+    @property
+    def name(self) -> str:
+        return self.base.name
+
+    @property
+    def usage(self) -> Usage:
+        """Totals since creation or the last ``reset()``."""
+        return self._accounting.usage
+
+    @property
+    def failures(self) -> int:
+        """Calls that raised after all retries."""
+        return self._accounting.failures
+
+    def reset(self) -> None:
+        self._accounting.reset()
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        return await self._accounting.complete(request)
+
+
+class ManagedEmbedder:
+    """An embedder with per-text cache, batching, concurrency limit, retries and accounting.
+
+    Rows come back float32 and L2-normalized whatever the base returns.
+    """
+
+    def __init__(
+        self,
+        base: Embedder,
+        *,
+        cache_dir: Path | str | None = None,
+        retries: int = 3,
+        concurrency: int = 4,
+        batch_size: int = 64,
+        timeout: float | None = 120.0,
+        base_delay: float = 0.5,
+        seed: int = 0,
+        namespace: str | None = None,
+    ) -> None:
+        self.base = base
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.meter = UsageMeter()
+        retrying = RetryingEmbedder(
+            base, retries=retries, base_delay=base_delay, timeout=timeout, seed=seed
+        )
+        counted = AccountingEmbedder(retrying, meter=self.meter)
+        limited = ConcurrencyLimitedEmbedder(counted, concurrency=concurrency)
+        stack: Embedder = BatchingEmbedder(limited, batch_size=batch_size)
+        if self.cache_dir is not None:
+            stack = CachedEmbedder(
+                stack, self.cache_dir, namespace=namespace or base.name, meter=self.meter
+            )
+        self._stack = stack
+
+    @property
+    def name(self) -> str:
+        return self.base.name
+
+    @property
+    def usage(self) -> Usage:
+        return self.meter.usage
+
+    def reset(self) -> None:
+        self.meter.reset()
+
+    async def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        rows = np.asarray(await self._stack.embed(texts), dtype=np.float32)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        normalized: FloatMatrix = (rows / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return normalized

@@ -1,0 +1,134 @@
+"""Judge core: prompt, parsing, failure handling, variants — all on the fake provider."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from judgealign.data.item import Item
+from judgealign.errors import ConfigError, ParseError, ProviderError
+from judgealign.judge.judge import Judge
+from judgealign.judge.params import JudgeParams
+from judgealign.judge.parse import expected_score, parse_judgement
+from judgealign.judge.prompt import build_request, judgement_schema
+from judgealign.rubric import load_rubric
+from judgealign.rubric.model import Scale
+from judgealign.testing import FakeEmbedder, FakeLLM, failing
+
+SCALE = Scale(min=1, max=3, anchors={1: "bad", 2: "ok", 3: "good"}, na_value=0)
+
+
+@pytest.fixture
+def rubric():  # type: ignore[no-untyped-def]
+    return load_rubric("ml-notebook").subset(["data_imputation", "model_use"])
+
+
+@pytest.mark.parametrize(
+    ("text", "score", "why"),
+    [
+        ('{"rationale": "fine", "score": 3}', 3.0, "fine"),
+        ('```json\n{"rationale": "meh", "score": 2}\n```', 2.0, "meh"),
+        ('Here you go: {"score": "1", "rationale": "leak"} thanks', 1.0, "leak"),
+        ('{"rationale": "no missing values", "score": "N/A"}', 0.0, "no missing values"),
+        ('{"justification": "x", "score": 2.0}', 2.0, "x"),
+    ],
+)
+def test_parse_accepts_common_shapes(text: str, score: float, why: str) -> None:
+    assert parse_judgement(text, SCALE) == (score, why)
+
+
+def test_parse_bare_score_line() -> None:
+    score, _ = parse_judgement("The notebook is decent.\nscore: 2", SCALE)
+    assert score == 2.0
+
+
+@pytest.mark.parametrize(
+    "text", ["no json here", '{"rationale": "x"}', '{"score": 7, "rationale": "x"}', ""]
+)
+def test_parse_rejects(text: str) -> None:
+    with pytest.raises(ParseError):
+        parse_judgement(text, SCALE)
+
+
+def test_expected_score_ignores_na_mass() -> None:
+    assert expected_score({"0": 0.5, "1": 0.25, "3": 0.25}, SCALE) == pytest.approx(2.0)
+    assert expected_score(None, SCALE) is None
+    assert expected_score({"0": 1.0}, SCALE) is None
+
+
+def test_request_puts_item_first_and_schema_enum(rubric) -> None:  # type: ignore[no-untyped-def]
+    dim = rubric.dimension("data_imputation")
+    a = build_request(model="m", item_id="nb", item_text="ITEM TEXT", dimension=dim)
+    b = build_request(model="m", item_id="nb", item_text="ITEM TEXT",
+                      dimension=rubric.dimension("model_use"))
+    ua, ub = a.messages[-1].content, b.messages[-1].content
+    # Shared prefix (system + item) lets a local backend reuse its KV cache across dimensions.
+    assert a.messages[0] == b.messages[0]
+    prefix = ua.split("Score ONE dimension")[0]
+    assert "ITEM TEXT" in prefix and ub.startswith(prefix)
+    assert a.json_schema == judgement_schema(dim.scale)
+    assert a.json_schema is not None
+    assert a.json_schema["properties"]["score"]["enum"] == [0, 1, 2, 3]
+
+
+def test_constant_judge_scores_midpoint(rubric) -> None:  # type: ignore[no-untyped-def]
+    llm = FakeLLM("constant")
+    judge = Judge(rubric, llm=llm)
+    items = [Item(id=f"t{i}", output=f"text {i}") for i in range(3)]
+    out = judge.predict(items)
+    assert len(out) == 6 and all(j.ok and j.score == 2.0 for j in out)
+    assert len(llm.calls) == 6
+    # item-major order: both dimensions of t0 before t1
+    assert [j.item for j in out][:2] == ["t0", "t0"]
+
+
+def test_unparseable_answer_retried_once_then_recorded(rubric) -> None:  # type: ignore[no-untyped-def]
+    llm = FakeLLM("garbage")
+    judge = Judge(rubric, llm=llm)
+    (j,) = judge.predict([Item(id="a", output="x")], dimensions=["model_use"])
+    assert not j.ok and j.score is None
+    assert j.error is not None and j.error.startswith("unparseable")
+    assert j.attempts == 2 and len(llm.calls) == 2
+    assert "could not be read" in llm.calls[1].messages[-1].content
+
+
+def test_parse_retry_succeeds(rubric) -> None:  # type: ignore[no-untyped-def]
+    llm = FakeLLM("constant", script=["nonsense", json.dumps({"rationale": "r", "score": 1})])
+    (j,) = Judge(rubric, llm=llm).predict([Item(id="a", output="x")], ["model_use"])
+    assert j.ok and j.score == 1.0 and j.attempts == 2
+
+
+def test_provider_error_becomes_data_not_crash(rubric) -> None:  # type: ignore[no-untyped-def]
+    llm = FakeLLM("constant", script=[failing(400, transient=False)])
+    out = Judge(rubric, llm=llm).predict([Item(id="a", output="x"), Item(id="b", output="y")],
+                                         ["model_use"])
+    errors = [j for j in out if not j.ok]
+    assert len(errors) == 1 and errors[0].error is not None
+    assert errors[0].error.startswith("provider error")
+    assert sum(j.ok for j in out) == 1
+
+
+def test_expected_score_used_when_asked(rubric) -> None:  # type: ignore[no-untyped-def]
+    llm = FakeLLM("constant")
+    judge = Judge(rubric, llm=llm, use_expected_score=True)
+    (j,) = judge.predict([Item(id="a", output="x")], ["model_use"])
+    assert j.expected_score is not None and j.score == pytest.approx(j.expected_score)
+    assert llm.calls[0].score_choices == ("0", "1", "2", "3")
+
+
+def test_unknown_dimension_is_config_error(rubric) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="unknown dimension 'nope'"):
+        Judge(rubric, llm=FakeLLM()).predict([Item(id="a", output="x")], ["nope"])
+
+
+def test_variant_shares_memory_and_switches(rubric) -> None:  # type: ignore[no-untyped-def]
+    judge = Judge(rubric, JudgeParams(k=2), llm=FakeLLM(), embedder=FakeEmbedder())
+    base = judge.variant("baseline")
+    assert base.params.variant == "baseline" and judge.params.variant == "full"
+    assert base.llm is judge.llm
+
+
+def test_fake_provider_error_type() -> None:
+    err = failing(503)
+    assert isinstance(err, ProviderError) and err.transient and err.status == 503
