@@ -1,0 +1,287 @@
+"""MemoryBuilder: incremental fit and exact forgetting of an AlignmentMemory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from judgealign.data.label import Label
+from judgealign.errors import DataError
+from judgealign.memory.records import Episode, Guideline
+from judgealign.memory.reflection_prompts import LabelView
+from judgealign.memory.semantic import Distiller, Draft, Embed, consolidate
+from judgealign.memory.store import AlignmentMemory, DimensionMemory, DistillFailure
+from judgealign.providers.protocol import LLM, Embedder
+from judgealign.rubric.model import Rubric
+
+
+def _view(ep: Episode) -> LabelView:
+    return LabelView(id=ep.id, score=ep.score, rationale=ep.rationale, judge_score=ep.judge_score)
+
+
+def _existing_drafts(dm: DimensionMemory, skip: set[str] | None = None) -> list[Draft]:
+    return [
+        Draft(g.text, s, g.sources, vector=np.asarray(v), new=False)
+        for g, s, v in zip(dm.guidelines, dm.guideline_scores, dm.guideline_vectors, strict=True)
+        if not skip or g.id not in skip
+    ]
+
+
+def _stack(rows: Sequence[np.ndarray], dim: int) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+
+
+class MemoryBuilder:
+    """Builds the dual memory from labels; only labels new to the memory cost calls.
+
+    >>> from judgealign.testing import FakeEmbedder, FakeLLM
+    >>> b = MemoryBuilder(reflection=FakeLLM(), embedder=FakeEmbedder())
+    >>> b.max_guidelines
+    12
+    """
+
+    def __init__(
+        self,
+        *,
+        reflection: LLM,
+        embedder: Embedder,
+        max_guidelines: int = 12,
+        merge_threshold: float = 0.9,
+        batch_budget_tokens: int = 6000,
+        seed: int = 0,
+    ) -> None:
+        self.reflection = reflection
+        self.embedder = embedder
+        self.max_guidelines = max_guidelines
+        self.merge_threshold = merge_threshold
+        self.batch_budget_tokens = batch_budget_tokens
+        self.seed = seed
+
+    def _distiller(self) -> Distiller:
+        return Distiller(
+            self.reflection,
+            batch_budget_tokens=self.batch_budget_tokens,
+            max_guidelines=self.max_guidelines,
+            seed=self.seed,
+        )
+
+    def _embed_for(self, dim: int) -> Embed:
+        async def embed(texts: list[str]) -> np.ndarray:
+            vecs = np.asarray(await self.embedder.embed(texts), dtype=np.float32)
+            if vecs.shape != (len(texts), dim):
+                raise DataError(
+                    f"embedder {self.embedder.name!r} returned {vecs.shape[1]}-d vectors for "
+                    f"guidelines but the items were embedded {dim}-d; use one embedder for both"
+                )
+            return vecs
+
+        return embed
+
+    # -- fit --------------------------------------------------------------------------------
+    async def fit(
+        self,
+        rubric: Rubric,
+        labels: Sequence[Label],
+        *,
+        texts: Mapping[str, str],
+        embeddings: Mapping[str, np.ndarray],
+        groups: Mapping[str, str],
+        judge_scores: Mapping[str, float | None],
+        memory: AlignmentMemory | None,
+    ) -> AlignmentMemory:
+        """A new memory holding ``memory`` plus ``labels``.
+
+        Labels already in ``memory`` with the same score and rationale cost nothing; a known
+        id whose score or rationale changed is forgotten (with everything derived from it)
+        and added again. ``texts``/``embeddings``/``groups`` are needed for items of new
+        labels only (a changed label reuses its stored episode's).
+        """
+        base = memory if memory is not None else AlignmentMemory.empty(self.embedder.name)
+        base.check_embedder(self.embedder.name)
+        old = {
+            e.id: (e, dm.episode_vectors[n])
+            for dm in base.dimensions.values()
+            for n, e in enumerate(dm.episodes)
+        }
+        fresh: list[Label] = []
+        changed: list[Label] = []
+        for lb in labels:
+            rubric.dimension(lb.dimension)
+            known = old.get(lb.id)
+            if known is None:
+                fresh.append(lb)
+            elif known[0].score != lb.score or known[0].rationale != lb.rationale:
+                changed.append(lb)
+        if not fresh and not changed:
+            return base.model_copy()
+        episodes = [
+            self._episode(lb, texts, embeddings, groups, judge_scores, old.get(lb.id))
+            for lb in [*fresh, *changed]
+        ]
+        if changed:
+            base = await self.forget(base, {lb.id for lb in changed}, rubric)
+        dim = base.dim or int(episodes[0][1].shape[0])
+        for ep, vec in episodes:
+            if vec.shape != (dim,):
+                raise DataError(
+                    f"label {ep.id}: embedding has shape {vec.shape}, memory holds {dim}-d "
+                    f"vectors from {base.embedder!r}; embed every item with one embedder"
+                )
+        by_dim: dict[str, list[tuple[Episode, np.ndarray]]] = {}
+        for ep, vec in episodes:
+            by_dim.setdefault(ep.dimension, []).append((ep, vec))
+        names = sorted(by_dim)
+        built = await asyncio.gather(
+            *(self._add(rubric, base.dimension(d), d, by_dim[d], dim) for d in names)
+        )
+        dims = dict(base.dimensions)
+        dims.update(zip(names, built, strict=True))
+        return AlignmentMemory(embedder=base.embedder, dim=dim, dimensions=dims)
+
+    def _episode(
+        self,
+        lb: Label,
+        texts: Mapping[str, str],
+        embeddings: Mapping[str, np.ndarray],
+        groups: Mapping[str, str],
+        judge_scores: Mapping[str, float | None],
+        previous: tuple[Episode, np.ndarray] | None,
+    ) -> tuple[Episode, np.ndarray]:
+        prev_ep = previous[0] if previous is not None else None
+        text = texts.get(lb.item, prev_ep.text if prev_ep else None)
+        vec = embeddings.get(lb.item)
+        if vec is None and previous is not None:
+            vec = previous[1]
+        if text is None or vec is None:
+            missing = "text" if text is None else "embedding"
+            raise DataError(f"label {lb.id}: no {missing} for item {lb.item!r}; pass its item")
+        judge = judge_scores.get(lb.id)
+        if judge is None and prev_ep is not None:
+            judge = prev_ep.judge_score  # the judge scored the item, not the label
+        ep = Episode(
+            id=lb.id,
+            item=lb.item,
+            group=groups.get(lb.item, prev_ep.group if prev_ep else lb.item),
+            dimension=lb.dimension,
+            rater=lb.rater,
+            text=text,
+            score=lb.score,
+            rationale=lb.rationale,
+            judge_score=judge,
+        )
+        return ep, np.asarray(vec, dtype=np.float32).reshape(-1)
+
+    async def _add(
+        self,
+        rubric: Rubric,
+        dm: DimensionMemory,
+        name: str,
+        new: list[tuple[Episode, np.ndarray]],
+        dim: int,
+    ) -> DimensionMemory:
+        dimension = rubric.dimension(name)
+        distiller = self._distiller()
+        drafts, failures = await distiller.distil(dimension, [_view(e) for e, _ in new])
+        kept, more = await consolidate(
+            [*_existing_drafts(dm), *drafts],
+            dimension=dimension,
+            distiller=distiller,
+            embed=self._embed_for(dim),
+            merge_threshold=self.merge_threshold,
+            max_guidelines=self.max_guidelines,
+        )
+        rows = {
+            e.id: (e, np.asarray(v)) for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
+        }
+        rows.update({e.id: (e, v) for e, v in new})
+        return self._dimension(name, kept, rows, [*dm.failures, *failures, *more], dim)
+
+    @staticmethod
+    def _dimension(
+        name: str,
+        drafts: Sequence[Draft],
+        rows: Mapping[str, tuple[Episode, np.ndarray]],
+        failures: Sequence[DistillFailure],
+        dim: int,
+    ) -> DimensionMemory:
+        ids = sorted(rows)
+        return DimensionMemory(
+            guidelines=tuple(Guideline.create(name, d.text, d.sources) for d in drafts),
+            guideline_scores=tuple(d.score for d in drafts),
+            guideline_vectors=_stack([d.vector for d in drafts if d.vector is not None], dim),
+            episodes=tuple(rows[i][0] for i in ids),
+            episode_vectors=_stack([rows[i][1] for i in ids], dim),
+            failures=tuple(failures),
+        )
+
+    # -- forget -----------------------------------------------------------------------------
+    async def forget(
+        self, memory: AlignmentMemory, label_ids: set[str], rubric: Rubric
+    ) -> AlignmentMemory:
+        """Remove labels: their episodes go, and every guideline that drew on one of them is
+        re-distilled from its remaining sources only (dropped when none remain)."""
+        unknown = sorted(set(label_ids) - memory.label_ids())
+        if unknown:
+            shown = ", ".join(unknown[:10]) + (
+                f" (+{len(unknown) - 10} more)" if len(unknown) > 10 else ""
+            )
+            raise DataError(
+                f"cannot forget unknown label ids: {shown}; list them with `judgealign memory show`"
+            )
+        names = sorted(
+            d
+            for d, dm in memory.dimensions.items()
+            if any(e.id in label_ids for e in dm.episodes)
+            or any(set(g.sources) & label_ids for g in dm.guidelines)
+        )
+        built = await asyncio.gather(
+            *(
+                self._forget_dimension(rubric, memory.dimensions[d], d, label_ids, memory.dim)
+                for d in names
+            )
+        )
+        dims = dict(memory.dimensions)
+        dims.update(zip(names, built, strict=True))
+        dims = {d: dm for d, dm in dims.items() if dm.episodes or dm.guidelines}
+        return AlignmentMemory(embedder=memory.embedder, dim=memory.dim, dimensions=dims)
+
+    async def _forget_dimension(
+        self, rubric: Rubric, dm: DimensionMemory, name: str, gone: set[str], dim: int
+    ) -> DimensionMemory:
+        rows = {
+            e.id: (e, np.asarray(v))
+            for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
+            if e.id not in gone
+        }
+        affected = {g.id for g in dm.guidelines if set(g.sources) & gone}
+        remaining = sorted({s for g in dm.guidelines if g.id in affected for s in g.sources} - gone)
+        failures = [
+            DistillFailure(
+                dimension=f.dimension,
+                labels=tuple(x for x in f.labels if x not in gone),
+                error=f.error,
+            )
+            for f in dm.failures
+        ]
+        failures = [f for f in failures if f.labels]
+        drafts = _existing_drafts(dm, skip=affected)
+        if affected:
+            dimension = rubric.dimension(name)
+            distiller = self._distiller()
+            redone, fails = await distiller.distil(
+                dimension, [_view(rows[s][0]) for s in remaining if s in rows]
+            )
+            drafts, more = await consolidate(
+                [*drafts, *redone],
+                dimension=dimension,
+                distiller=distiller,
+                embed=self._embed_for(dim),
+                merge_threshold=self.merge_threshold,
+                max_guidelines=self.max_guidelines,
+            )
+            failures += [*fails, *more]
+        return self._dimension(name, drafts, rows, failures, dim)

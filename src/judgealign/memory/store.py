@@ -1,0 +1,279 @@
+"""AlignmentMemory: the persisted dual memory (guidelines + episodes, with embeddings).
+
+The file is self-contained: embeddings travel with it (base64 float32 with their shape)
+together with the embedder's name, so a saved judge loads and retrieves with no server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import Counter
+from typing import Annotated, Any, Literal, NamedTuple
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from judgealign.errors import DataError
+from judgealign.memory.episodic import EpisodeIndex, FloatArray
+from judgealign.memory.records import Episode, Guideline
+from judgealign.memory.selection import select_guidelines
+
+MEMORY_SCHEMA_VERSION = 1
+MEMORY_FORMAT = "judgealign.memory"
+
+
+def _decode_matrix(value: Any) -> FloatArray:
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value, dtype=np.float32)
+    elif isinstance(value, dict):
+        shape = value.get("shape")
+        if value.get("dtype", "float32") != "float32" or not (
+            isinstance(shape, list) and len(shape) == 2
+        ):
+            raise ValueError("a matrix needs dtype float32 and a 2-d shape")
+        try:
+            raw = base64.b64decode(str(value.get("b64", "")), validate=True)
+            arr = np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(shape)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"matrix data does not match its shape {shape}: {exc}") from None
+    else:
+        raise ValueError("expected a matrix {shape, dtype, b64}")
+    if arr.ndim != 2:
+        raise ValueError("a matrix must be 2-d")
+    arr.flags.writeable = False  # persisted memory is frozen, vectors included
+    return arr
+
+
+def _encode_matrix(arr: FloatArray) -> dict[str, Any]:
+    data = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+    return {"shape": list(arr.shape), "dtype": "float32", "b64": base64.b64encode(data).decode()}
+
+
+Matrix = Annotated[
+    np.ndarray,
+    PlainValidator(_decode_matrix),
+    PlainSerializer(_encode_matrix, return_type=dict, when_used="json"),
+]
+
+
+class DistillFailure(BaseModel):
+    """A reflection batch that produced nothing usable (recorded, never fatal)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dimension: str
+    labels: tuple[str, ...]
+    error: str
+
+
+class MemoryContext(NamedTuple):
+    """What one judge call gets from memory: guidelines, and (episode, cosine) best first."""
+
+    guidelines: tuple[Guideline, ...]
+    episodes: tuple[tuple[Episode, float], ...]
+
+
+class DimensionMemory(BaseModel):
+    """One dimension's guidelines and episodes; row i of a matrix embeds record i."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    guidelines: tuple[Guideline, ...] = ()
+    guideline_scores: tuple[float | None, ...] = ()  # the score each guideline implies
+    guideline_vectors: Matrix = Field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    episodes: tuple[Episode, ...] = ()
+    episode_vectors: Matrix = Field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    failures: tuple[DistillFailure, ...] = ()
+    _index: EpisodeIndex | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DimensionMemory:
+        if len(self.guideline_scores) != len(self.guidelines):
+            raise ValueError("guideline_scores must have one entry per guideline")
+        if self.guideline_vectors.shape[0] != len(self.guidelines):
+            raise ValueError("guideline_vectors must have one row per guideline")
+        if self.episode_vectors.shape[0] != len(self.episodes):
+            raise ValueError("episode_vectors must have one row per episode")
+        ids = [e.id for e in self.episodes]
+        if ids != sorted(set(ids)):
+            raise ValueError("episodes must be unique and sorted by id")
+        return self
+
+    @property
+    def index(self) -> EpisodeIndex:
+        if self._index is None:
+            self._index = EpisodeIndex(self.episode_vectors, self.episodes)
+        return self._index
+
+
+class AlignmentMemory(BaseModel):
+    """The dual memory of an aligned judge, per rubric dimension.
+
+    >>> import numpy as np
+    >>> mem = AlignmentMemory.empty("fake")
+    >>> mem.label_ids()
+    set()
+    >>> AlignmentMemory.from_json(mem.to_json()).embedder
+    'fake'
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    format: Literal["judgealign.memory"] = "judgealign.memory"
+    schema_version: int = MEMORY_SCHEMA_VERSION
+    embedder: str
+    dim: int = 0  # embedding width, 0 while empty
+    dimensions: dict[str, DimensionMemory] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _widths(self) -> AlignmentMemory:
+        for name, dm in self.dimensions.items():
+            for m in (dm.guideline_vectors, dm.episode_vectors):
+                if m.shape[0] and m.shape[1] != self.dim:
+                    raise ValueError(
+                        f"dimension {name}: vectors are {m.shape[1]}-d, not {self.dim}"
+                    )
+        return self
+
+    @classmethod
+    def empty(cls, embedder: str) -> AlignmentMemory:
+        return cls(embedder=embedder)
+
+    # -- reading ----------------------------------------------------------------------------
+    def dimension(self, dimension: str) -> DimensionMemory:
+        return self.dimensions.get(dimension) or DimensionMemory()
+
+    def guidelines(self, dimension: str) -> tuple[Guideline, ...]:
+        return self.dimension(dimension).guidelines
+
+    def episodes(self, dimension: str) -> tuple[Episode, ...]:
+        return self.dimension(dimension).episodes
+
+    def failures(self) -> tuple[DistillFailure, ...]:
+        return tuple(f for dm in self.dimensions.values() for f in dm.failures)
+
+    def label_ids(self) -> set[str]:
+        """Ids of every label in memory (each label is kept as an episode)."""
+        return {e.id for dm in self.dimensions.values() for e in dm.episodes}
+
+    def guideline_sources(self) -> dict[str, tuple[str, ...]]:
+        """Guideline id -> the label ids it was distilled from (provenance)."""
+        return {g.id: g.sources for dm in self.dimensions.values() for g in dm.guidelines}
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Per dimension: episodes, guidelines, disagreements (judge != expert), failures."""
+        out: dict[str, dict[str, int]] = {}
+        for name in sorted(self.dimensions):
+            dm = self.dimensions[name]
+            raters = Counter(e.rater for e in dm.episodes)
+            out[name] = {
+                "episodes": len(dm.episodes),
+                "items": len({e.item for e in dm.episodes}),
+                "raters": len(raters),
+                "guidelines": len(dm.guidelines),
+                "disagreements": sum(1 for e in dm.episodes if e.disagreement > 0),
+                "failed_batches": len(dm.failures),
+            }
+        return out
+
+    def context(
+        self,
+        dimension: str,
+        query: np.ndarray,
+        *,
+        k: int,
+        similarity_floor: float,
+        max_per_group: int,
+        prefer_disagreements: bool,
+        max_guidelines: int,
+        guideline_budget_tokens: int,
+        exclude_items: set[str],
+    ) -> MemoryContext:
+        """Guidelines and episodes for judging one item (embedded as ``query``).
+
+        Guidelines: all when they fit ``guideline_budget_tokens`` and ``max_guidelines``,
+        else the most relevant (cosine to the query weighted by support). Episodes: see
+        ``EpisodeIndex.search``; ``exclude_items`` keeps an item from retrieving itself.
+        """
+        dm = self.dimensions.get(dimension)
+        if dm is None:
+            return MemoryContext((), ())
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        if self.dim and q.shape[0] != self.dim:
+            raise DataError(
+                f"memory of dimension {dimension!r} holds {self.dim}-d embeddings from "
+                f"{self.embedder!r} but the query is {q.shape[0]}-d; use embedder {self.embedder!r}"
+            )
+        chosen = select_guidelines(
+            dm.guidelines,
+            dm.guideline_vectors,
+            q,
+            max_guidelines=max_guidelines,
+            budget_tokens=guideline_budget_tokens,
+        )
+        hits = dm.index.search(
+            q,
+            k=k,
+            similarity_floor=similarity_floor,
+            max_per_group=max_per_group,
+            prefer_disagreements=prefer_disagreements,
+            exclude_items=exclude_items,
+        )
+        return MemoryContext(
+            tuple(dm.guidelines[i] for i in chosen),
+            tuple((dm.episodes[row], sim) for row, sim in hits),
+        )
+
+    # -- persistence ------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(
+        cls, text: str, *, source: str = "memory", embedder: str | None = None
+    ) -> AlignmentMemory:
+        """Load a memory; DataError on a corrupt file, a newer schema, or another embedder."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise DataError(
+                f"{source}: corrupt memory ({exc}); re-run `judgealign align`"
+            ) from None
+        if not isinstance(data, dict) or data.get("format", MEMORY_FORMAT) != MEMORY_FORMAT:
+            raise DataError(f"{source}: not a judgealign memory; re-run `judgealign align`")
+        version = data.get("schema_version")
+        if not isinstance(version, int) or version > MEMORY_SCHEMA_VERSION:
+            raise DataError(
+                f"{source}: memory schema version {version!r} is newer than this judgealign "
+                f"reads ({MEMORY_SCHEMA_VERSION}); upgrade judgealign"
+            )
+        try:
+            memory = cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise DataError(
+                f"{source}: corrupt memory at {where} ({err['msg']}); re-run `judgealign align`"
+            ) from None
+        if embedder is not None:
+            memory.check_embedder(embedder, source=source)
+        return memory
+
+    def check_embedder(self, embedder: str, *, source: str = "memory") -> None:
+        """Raise DataError unless the memory was built with ``embedder`` (or is empty)."""
+        if self.dim and embedder != self.embedder:
+            raise DataError(
+                f"{source}: memory was built with embedder {self.embedder!r}, not {embedder!r}; "
+                f"use --embedder {self.embedder} or re-align"
+            )
