@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.stamp-dev
 
-.PHONY: test lint typecheck pytest demo demo-full install-dev clean
+.PHONY: test test-local lint typecheck pytest demo install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ pytest: $(STAMP_DEV)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The real local model, one item and one dimension: proves the offline install path.
+test-local: $(STAMP_DEV)
+	bash scripts/install-local.sh $(VENV)
+	$(BIN)/pytest -q -m local_model
+
+demo:
+	bash scripts/demo.sh $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

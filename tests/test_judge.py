@@ -60,8 +60,9 @@ def test_expected_score_ignores_na_mass() -> None:
 def test_request_puts_item_first_and_schema_enum(rubric) -> None:  # type: ignore[no-untyped-def]
     dim = rubric.dimension("data_imputation")
     a = build_request(model="m", item_id="nb", item_text="ITEM TEXT", dimension=dim)
-    b = build_request(model="m", item_id="nb", item_text="ITEM TEXT",
-                      dimension=rubric.dimension("model_use"))
+    b = build_request(
+        model="m", item_id="nb", item_text="ITEM TEXT", dimension=rubric.dimension("model_use")
+    )
     ua, ub = a.messages[-1].content, b.messages[-1].content
     # Shared prefix (system + item) lets a local backend reuse its KV cache across dimensions.
     assert a.messages[0] == b.messages[0]
@@ -101,8 +102,9 @@ def test_parse_retry_succeeds(rubric) -> None:  # type: ignore[no-untyped-def]
 
 def test_provider_error_becomes_data_not_crash(rubric) -> None:  # type: ignore[no-untyped-def]
     llm = FakeLLM("constant", script=[failing(400, transient=False)])
-    out = Judge(rubric, llm=llm).predict([Item(id="a", output="x"), Item(id="b", output="y")],
-                                         ["model_use"])
+    out = Judge(rubric, llm=llm).predict(
+        [Item(id="a", output="x"), Item(id="b", output="y")], ["model_use"]
+    )
     errors = [j for j in out if not j.ok]
     assert len(errors) == 1 and errors[0].error is not None
     assert errors[0].error.startswith("provider error")

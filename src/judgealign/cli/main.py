@@ -1,12 +1,39 @@
-"""The ``judgealign`` command."""
+"""The ``judgealign`` command: thin wrappers over the library, one module per command."""
 
 from __future__ import annotations
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="Align LLM judges with human experts.")
+from judgealign import __version__
+from judgealign.cli.align_cmd import align, memory_app
+from judgealign.cli.demo_cmd import demo
+from judgealign.cli.evaluate_cmd import evaluate
+from judgealign.cli.rubric_cmd import rubric_app
+from judgealign.cli.score_cmd import score
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Align LLM judges with human experts, and measure it honestly.",
+    pretty_exceptions_show_locals=False,
+)
+app.command(help="Score items on a rubric (zero-shot, or with --judge from `align`).")(score)
+app.command(help="Fit a judge's dual memory on expert labels.")(align)
+app.command(help="Cross-validated baseline vs aligned evaluation with statistics.")(evaluate)
+app.command(help="Run the offline demo: ML-notebook judges on the shipped demo set.")(demo)
+app.add_typer(rubric_app, name="rubric")
+app.add_typer(memory_app, name="memory")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"judgealign {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def main() -> None:
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
     """judgealign: rubric judges aligned to expert labels."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -73,7 +72,9 @@ def check_no_leak(judge: Judge, judgements: Sequence[Judgement], train_items: se
     for j in judgements:
         for ep in j.episodes:
             if ep.split("::", 1)[0] not in train_items:
-                raise LeakageError(f"judgement of {j.item}/{j.dimension} retrieved test episode {ep}")
+                raise LeakageError(
+                    f"judgement of {j.item}/{j.dimension} retrieved test episode {ep}"
+                )
         for gid in j.guidelines:
             for src in sources.get(gid, ()):
                 if src.split("::", 1)[0] not in train_items:
@@ -127,9 +128,15 @@ class Evaluator:
         self._scoring_usage = Usage()
 
     def _judge(self) -> Judge:
-        judge = Judge(self.rubric, self.params, llm=self._llm, reflection_llm=self._reflection_llm,
-                      embedder=self._embedder, cache_dir=self.cache_dir,
-                      concurrency=self.concurrency)
+        judge = Judge(
+            self.rubric,
+            self.params,
+            llm=self._llm,
+            reflection_llm=self._reflection_llm,
+            embedder=self._embedder,
+            cache_dir=self.cache_dir,
+            concurrency=self.concurrency,
+        )
         # Share provider objects (and their caches and usage counters) across folds.
         self._llm, self._reflection_llm = judge.llm, judge.reflection_llm
         if self.params.semantic or self.params.episodic or len(self.variants) > 1:
@@ -156,27 +163,34 @@ class Evaluator:
         for item_id, dim in sorted(expert):
             pairs_of[item_id].append(dim)
         store = JudgementStore(self.run_dir / "judgements.jsonl" if self.run_dir else None)
-        data = EvaluationData(folds=folds, fold_of=fold_of, expert=expert,
-                              judgements={v: {} for v in self.variants})
+        data = EvaluationData(
+            folds=folds, fold_of=fold_of, expert=expert, judgements={v: {} for v in self.variants}
+        )
         judge = self._judge()
         total = len(expert) * len(self.variants)
         self.progress.start("scoring", total)
-        # Baseline: once for all items (fold -1 marks "no training").
-        await self._predict(judge.variant("baseline"), "baseline", -1, items, pairs_of,
-                            store, data.judgements["baseline"])
         aligned = [v for v in self.variants if v != "baseline"]
         for f, (train_ids, test_ids) in enumerate(folds):
-            if not aligned:
-                break
             train = set(train_ids)
-            train_labels = [lb for lb in labels if lb.item in train]
-            fitted = await self._fitted(f, train_labels, [by_id[i] for i in train_ids])
+            judges: dict[str, tuple[Judge, int]] = {}
+            if "baseline" in self.variants:
+                # The baseline needs no training: fold -1 in the store; each item is judged
+                # once (in its own test fold) and reused by every comparison.
+                judges["baseline"] = (judge.variant("baseline"), -1)
+            fitted = None
+            if aligned:
+                train_labels = [lb for lb in labels if lb.item in train]
+                fitted = await self._fitted(f, train_labels, [by_id[i] for i in train_ids])
+                judges.update({v: (fitted.variant(v), f) for v in aligned})  # type: ignore[misc]
             test_items = [by_id[i] for i in test_ids]
-            for v in aligned:
-                out: dict[tuple[str, str], Judgement] = {}
-                await self._predict(fitted.variant(v), v, f, test_items, pairs_of, store, out)
-                check_no_leak(fitted, list(out.values()), train)
-                data.judgements[v].update(out)
+            await self._predict(judges, test_items, pairs_of, store, data.judgements)
+            if fitted is not None:
+                for v in aligned:
+                    check_no_leak(
+                        fitted,
+                        [data.judgements[v][(i, d)] for i in test_ids for d in pairs_of[i]],
+                        train,
+                    )
         data.leakage_checked = bool(aligned)
         if self.learning_curve and aligned:
             await self._curve(labels, by_id, folds, pairs_of, store, data)
@@ -184,14 +198,20 @@ class Evaluator:
         data.usage_scoring = self._scoring_usage
         return data
 
-    async def _fitted(self, fold: int, train_labels: Sequence[Label], train_items: Sequence[Item],
-                      tag: str = "") -> Judge:
+    async def _fitted(
+        self, fold: int, train_labels: Sequence[Label], train_items: Sequence[Item], tag: str = ""
+    ) -> Judge:
         path = self.run_dir / "judges" / f"fold-{fold}{tag}.judge.json" if self.run_dir else None
         wanted = {lb.id for lb in train_labels}
         if path is not None and path.exists():
             try:
-                loaded = load_judge(path, llm=self._llm, reflection_llm=self._reflection_llm,
-                                    embedder=self._embedder, cache_dir=self.cache_dir)
+                loaded = load_judge(
+                    path,
+                    llm=self._llm,
+                    reflection_llm=self._reflection_llm,
+                    embedder=self._embedder,
+                    cache_dir=self.cache_dir,
+                )
                 if loaded.memory_ is not None and loaded.memory_.label_ids() == wanted:
                     return loaded
             except JudgeAlignError:
@@ -206,40 +226,66 @@ class Evaluator:
             save_judge(judge, path)
         return judge
 
-    async def _predict(self, judge: Judge, variant: str, fold: int, items: Sequence[Item],
-                       pairs_of: dict[str, list[str]], store: JudgementStore,
-                       out: dict[tuple[str, str], Judgement]) -> None:
-        todo: list[Item] = []
-        for it in items:
-            for dim in pairs_of[it.id]:
-                j = store.get(variant, fold, it.id, dim)
-                if j is not None:
-                    out[(it.id, dim)] = j
+    async def _predict(
+        self,
+        judges: dict[str, tuple[Judge, int]],
+        items: Sequence[Item],
+        pairs_of: dict[str, list[str]],
+        store: JudgementStore,
+        out: dict[str, dict[tuple[str, str], Judgement]],
+    ) -> None:
+        """Judge every item with every variant, one item's variants and dimensions in a row.
+
+        Adjacent requests share the item's prompt prefix, so a local backend reuses its KV
+        cache across dimensions and variants; items still run concurrently up to the
+        provider's limit (sequentially when concurrency is 1, which keeps them adjacent).
+        """
+
+        async def one_item(it: Item) -> None:
+            for variant, (judge, fold) in judges.items():
+                dims = pairs_of[it.id]
+                done = set()
+                for dim in dims:
+                    j = store.get(variant, fold, it.id, dim)
+                    if j is not None:
+                        out[variant][(it.id, dim)] = j
+                        done.add((it.id, dim))
+                        self.progress.advance()
+                if len(done) == len(dims):
+                    continue
+
+                def record(j: Judgement, variant: str = variant, fold: int = fold) -> None:
+                    store.add(variant, fold, j)
+                    out[variant][j.key] = j
                     self.progress.advance()
-            if any(store.get(variant, fold, it.id, d) is None for d in pairs_of[it.id]):
-                todo.append(it)
-        if not todo:
-            return
 
-        def record(j: Judgement) -> None:
-            store.add(variant, fold, j)
-            out[j.key] = j
-            self.progress.advance()
+                await judge.apredict([it], dims, on_judgement=record, skip=done)
 
-        before = _usage_of(judge)
-        # One item at a time keeps its dimensions adjacent (KV-cache reuse on local models)
-        # while items still run concurrently through the provider's limit.
-        await asyncio.gather(*(
-            judge.apredict([it], pairs_of[it.id], on_judgement=record,
-                           skip={(it.id, d) for d in pairs_of[it.id]
-                                 if store.get(variant, fold, it.id, d) is not None})
-            for it in todo
-        ))
-        self._scoring_usage = self._scoring_usage + (_usage_of(judge) - before)
+        any_judge = next(iter(judges.values()))[0] if judges else None
+        before = _usage_of(any_judge) if any_judge else Usage()
+        if self.concurrency <= 1:
+            for it in items:
+                await one_item(it)
+        else:
+            gate = asyncio.Semaphore(self.concurrency * 2)
 
-    async def _curve(self, labels: Sequence[Label], by_id: dict[str, Item],
-                     folds: list[tuple[list[str], list[str]]], pairs_of: dict[str, list[str]],
-                     store: JudgementStore, data: EvaluationData) -> None:
+            async def gated(it: Item) -> None:
+                async with gate:
+                    await one_item(it)
+
+            await asyncio.gather(*(gated(it) for it in items))
+        if any_judge is not None:
+            self._scoring_usage = self._scoring_usage + (_usage_of(any_judge) - before)
+
+    async def _curve(
+        self,
+        labels: Sequence[Label],
+        by_id: dict[str, Item],
+        folds: list[tuple[list[str], list[str]]],
+        pairs_of: dict[str, list[str]],
+        store: JudgementStore,
+        data: EvaluationData,
+    ) -> None:
         rng = np.random.default_rng(self.seed)
         for n in self.learning_curve:
             per_dim_counts: list[int] = []
@@ -247,8 +293,10 @@ class Evaluator:
                 train = set(train_ids)
                 chosen: list[Label] = []
                 for dim in self.rubric.dimension_ids:
-                    pool = sorted((lb for lb in labels if lb.item in train and lb.dimension == dim),
-                                  key=lambda lb: lb.id)
+                    pool = sorted(
+                        (lb for lb in labels if lb.item in train and lb.dimension == dim),
+                        key=lambda lb: lb.id,
+                    )
                     if not pool:
                         continue
                     pick = rng.permutation(len(pool))[: min(n, len(pool))]
@@ -256,12 +304,17 @@ class Evaluator:
                     per_dim_counts.append(min(n, len(pool)))
                 items = [by_id[i] for i in sorted({lb.item for lb in chosen})]
                 fitted = await self._fitted(f, chosen, items, tag=f"-n{n}")
-                out: dict[tuple[str, str], Judgement] = {}
                 variant = f"full@{n}"
-                await self._predict(fitted.variant("full"), variant, f,
-                                    [by_id[i] for i in test_ids], pairs_of, store, out)
-                check_no_leak(fitted, list(out.values()), train)
-                data.curve.setdefault((n, "full"), {}).update(out)
+                out: dict[str, dict[tuple[str, str], Judgement]] = {variant: {}}
+                await self._predict(
+                    {variant: (fitted.variant("full"), f)},
+                    [by_id[i] for i in test_ids],
+                    pairs_of,
+                    store,
+                    out,
+                )
+                check_no_leak(fitted, list(out[variant].values()), train)
+                data.curve.setdefault((n, "full"), {}).update(out[variant])
             data.curve_sizes[n] = float(np.mean(per_dim_counts)) if per_dim_counts else 0.0
 
 

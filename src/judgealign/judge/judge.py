@@ -78,7 +78,9 @@ class Judge:
         from judgealign.providers.registry import resolve_llm
 
         return resolve_llm(
-            name_or_llm, cache_dir=self.cache_dir, retries=self.retries,
+            name_or_llm,
+            cache_dir=self.cache_dir,
+            retries=self.retries,
             concurrency=self.concurrency,
         )
 
@@ -157,10 +159,12 @@ class Judge:
         known = self.memory_.label_ids() if self.memory_ is not None else set()
         new = [lb for lb in labels if lb.id not in known]
         needed = sorted({lb.item for lb in new})
-        texts = {i: self._texts.episode_text(by_id[i], self.params.episode_budget_tokens)
-                 for i in needed}
-        vectors = await self._texts.embed(self.embedder, [by_id[i] for i in needed],
-                                          self.params.item_budget_tokens)
+        texts = {
+            i: self._texts.episode_text(by_id[i], self.params.episode_budget_tokens) for i in needed
+        }
+        vectors = await self._texts.embed(
+            self.embedder, [by_id[i] for i in needed], self.params.item_budget_tokens
+        )
         judge_scores: dict[str, float | None] = {}
         if self.params.calibrate and new:
             baseline = self.variant("baseline")
@@ -195,7 +199,9 @@ class Judge:
             if lb.item not in items:
                 raise DataError(f"label {lb.id}: item {lb.item!r} is not among the given items")
             if lb.id in seen:
-                raise DataError(f"label {lb.id} is given twice; keep one per item, dimension, rater")
+                raise DataError(
+                    f"label {lb.id} is given twice; keep one per item, dimension, rater"
+                )
             seen.add(lb.id)
 
     def forget(self, label_ids: Collection[str]) -> Judge:
@@ -327,14 +333,27 @@ class Judge:
             if p.use_expected_score and exp is not None and not dim.scale.is_na(score):
                 final = exp
             return Judgement(
-                item=item.id, dimension=dim_id, score=final, rationale=rationale, raw=raw,
-                expected_score=exp, model=self.llm.name, usage=usage,
+                item=item.id,
+                dimension=dim_id,
+                score=final,
+                rationale=rationale,
+                raw=raw,
+                expected_score=exp,
+                model=self.llm.name,
+                usage=usage,
                 guidelines=tuple(g.id for g in guidelines),
-                episodes=tuple(e.id for e, _ in episodes), attempts=attempt,
+                episodes=tuple(e.id for e, _ in episodes),
+                attempts=attempt,
             )
         return Judgement(
-            item=item.id, dimension=dim_id, score=None, raw=raw, error=error,
-            model=self.llm.name, usage=usage, guidelines=tuple(g.id for g in guidelines),
+            item=item.id,
+            dimension=dim_id,
+            score=None,
+            raw=raw,
+            error=error,
+            model=self.llm.name,
+            usage=usage,
+            guidelines=tuple(g.id for g in guidelines),
             episodes=tuple(e.id for e, _ in episodes),
             attempts=2 if error and error.startswith("unparseable") else 1,
         )

@@ -53,7 +53,9 @@ def load_judge(path: str | Path, **overrides: Any) -> Judge:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{path}: judge file not found; create one with `judgealign align`") from None
+        raise DataError(
+            f"{path}: judge file not found; create one with `judgealign align`"
+        ) from None
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: corrupt judge file ({exc}); re-run `judgealign align`") from None
     if not isinstance(data, dict) or data.get("format") != JUDGE_FILE_FORMAT:
@@ -69,8 +71,11 @@ def load_judge(path: str | Path, **overrides: Any) -> Judge:
         params = JudgeParams.model_validate(data.get("params") or {})
     except ValidationError as exc:
         raise DataError(f"{path}: invalid params ({exc.errors()[0]['msg']})") from None
-    runtime = {k: overrides.pop(k) for k in ("llm", "reflection_llm", "embedder", "cache_dir",
-                                             "concurrency", "retries") if k in overrides}
+    runtime = {
+        k: overrides.pop(k)
+        for k in ("llm", "reflection_llm", "embedder", "cache_dir", "concurrency", "retries")
+        if k in overrides
+    }
     judge = Judge(rubric, params, **runtime, **overrides)
     memory = data.get("memory")
     if memory is not None:

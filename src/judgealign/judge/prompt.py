@@ -64,9 +64,7 @@ def render_guidelines(guidelines: Sequence[Guideline]) -> str:
     if not guidelines:
         return ""
     body = "\n".join(f"{i}. {g.text}" for i, g in enumerate(guidelines, 1))
-    return (
-        "Guidelines distilled from expert reviews (they refine the scale; follow them):\n" + body
-    )
+    return "Guidelines distilled from expert reviews (they refine the scale; follow them):\n" + body
 
 
 def _fmt_score(score: float) -> str:

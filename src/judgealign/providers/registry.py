@@ -174,7 +174,7 @@ def _lazy(module: str, attr: str, install: str) -> Callable[[str, dict[str, str]
     return factory
 
 
-LOCAL_HINT = "the local provider needs: pip install 'judgealign[local]'"
+LOCAL_HINT = "the local provider needs its build: run `make demo` or scripts/install-local.sh .venv"
 FAKE_HINT = "reinstall judgealign (judgealign.testing is part of the package)"
 
 BUILTIN_LLMS: dict[str, LLMFactory] = {
@@ -187,7 +187,7 @@ BUILTIN_EMBEDDERS: dict[str, EmbedderFactory] = {
     "openai": _openai_embedder,
     "litellm": _litellm_embedder,
     "fake": _lazy("judgealign.testing.fake", "fake_embedder_factory", FAKE_HINT),
-    "local": _lazy("judgealign.providers.local", "local_embedder_factory", LOCAL_HINT),
+    "local": _lazy("judgealign.providers.local_embedder", "local_embedder_factory", LOCAL_HINT),
 }
 
 

@@ -51,7 +51,8 @@ class DimensionResult(BaseModel):
     na_expert_only: int = 0
     na_judge_only: int = 0
     failed: int = 0
-    levels: list[str] = Field(default_factory=list)  # confusion axis labels, e.g. ["N/A","1","2","3"]
+    # confusion axis labels, e.g. ["1", "2", "3", "N/A"]
+    levels: list[str] = Field(default_factory=list)
     confusion: list[list[int]] = Field(default_factory=list)  # rows: expert, cols: judge
 
 

@@ -54,8 +54,10 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if not path.is_file():
-            raise ConfigError(f"{source}: rubric file not found; give a path or one of "
-                              f"{', '.join(builtin_rubrics())}")
+            raise ConfigError(
+                f"{source}: rubric file not found; give a path or one of "
+                f"{', '.join(builtin_rubrics())}"
+            )
         text = path.read_text(encoding="utf-8")
     else:
         res = resources.files(BUILTIN_PACKAGE).joinpath(f"{source}.yaml")

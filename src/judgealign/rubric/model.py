@@ -34,7 +34,9 @@ class Scale(BaseModel):
         if self.max <= self.min:
             raise ValueError(f"scale max ({self.max}) must be greater than min ({self.min})")
         if self.na_value is not None and self.min <= self.na_value <= self.max:
-            raise ValueError(f"na_value {self.na_value} lies inside the scale {self.min}-{self.max}")
+            raise ValueError(
+                f"na_value {self.na_value} lies inside the scale {self.min}-{self.max}"
+            )
         outside = [k for k in self.anchors if not self.min <= k <= self.max]
         if outside:
             raise ValueError(f"anchors {outside} lie outside the scale {self.min}-{self.max}")

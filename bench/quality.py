@@ -1,0 +1,173 @@
+"""Quality and cost of baseline vs aligned judges on a real human-rating data set.
+
+    python bench/quality.py --data ../shared/data/ratings/summeval_expert.jsonl \
+        --model local:fast --embedder local --folds 4 --limit 40 --dimension coherence
+
+Runs the evaluation pipeline (grouped folds) for baseline, semantic, episodic and full and
+writes bench/results/quality-NAME-MODEL.json: per-dimension MAE with CIs, the paired test
+against the baseline, the constant-median predictor's MAE (a judge must beat it), the
+human-human MAE where raters are available, LLM calls and tokens for alignment and scoring,
+wall time. Responses are cached (``--cache-dir``), so a rerun is free and an interrupted run
+resumes from its run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, peak_rss_mb, write_result
+from judgealign.data.ratings import load_ratings, rubric_for_ratings
+from judgealign.evaluation.experiment import run_evaluation
+from judgealign.judge.params import JudgeParams
+from judgealign.report.model import EvaluationReport
+from judgealign.rubric import load_rubric
+
+BUILTIN = {
+    "summeval_expert": "summeval",
+    "topical_chat_usr": "topical-chat",
+    "squality_humaneval": "squality",
+    "conala_code_grades": "conala",
+    "wmt21_ted_mqm_ende": "wmt-mqm",
+    "lfqa_expert_pairwise": "lfqa",
+}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower()
+
+
+def summarize(report: EvaluationReport) -> dict[str, object]:
+    dims: dict[str, object] = {}
+    for dim in report.config.dimensions:
+        ref = next((r for r in report.references if r.dimension == dim), None)
+        row: dict[str, object] = {
+            "median_predictor_mae": ref.median_predictor_mae if ref else None,
+            "human_human_mae": ref.human_human_mae if ref else None,
+        }
+        for variant in report.config.variants:
+            res = report.result(variant, dim)
+            if res is None:
+                continue
+            cmp = report.comparison(dim, variant)
+            row[variant] = {
+                "mae": res.mae.estimate if res.mae else None,
+                "mae_ci": [res.mae.low, res.mae.high] if res.mae else None,
+                "bias": res.bias.estimate if res.bias else None,
+                "qwk": res.qwk,
+                "spearman": res.spearman,
+                "n_scored": res.n_scored,
+                "failed": res.failed,
+                "delta_vs_baseline": cmp.delta.estimate if cmp else None,
+                "p_value": cmp.p_value if cmp else None,
+                "p_holm": cmp.p_holm if cmp else None,
+            }
+        dims[dim] = row
+    return dims
+
+
+def prompt_tokens(report: EvaluationReport) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for variant in report.config.variants:
+        toks = [
+            r.judgement.usage.prompt_tokens
+            for r in report.judgements
+            if r.variant == variant and r.judgement.usage.calls
+        ]
+        if toks:
+            out[variant] = sum(toks) / len(toks)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--model", default="local:fast")
+    ap.add_argument("--embedder", default="local")
+    ap.add_argument("--reflection-model", default=None)
+    ap.add_argument("--folds", type=int, default=4)
+    ap.add_argument("--limit", type=int, default=40)
+    ap.add_argument("--dimension", action="append", default=None)
+    ap.add_argument("--variants", default="baseline,semantic,episodic,full")
+    ap.add_argument("--k", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resamples", type=int, default=10_000)
+    ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--cache-dir", type=Path, default=Path(".judgealign-cache"))
+    ap.add_argument("--run-dir", type=Path, default=None)
+    args = ap.parse_args()
+    if not args.data.exists():
+        sys.exit(f"{args.data}: not found (the shared ratings live in ../shared/data/ratings)")
+    name = args.data.stem
+    ds = load_ratings(args.data, limit=args.limit, dimensions=args.dimension, seed=args.seed)
+    rubric = load_rubric(BUILTIN[name]) if name in BUILTIN else rubric_for_ratings(ds, args.data)
+    rubric = rubric.subset(args.dimension or list(ds.dimensions))
+    params = JudgeParams(
+        model=args.model,
+        embedder=args.embedder,
+        k=args.k,
+        seed=args.seed,
+        reflection_model=args.reflection_model,
+        item_budget_tokens=1500,
+        episode_budget_tokens=350,
+    )
+    tag = f"quality-{slug(name)}-{slug(args.model)}"
+    run_dir = args.run_dir or RESULTS.parent / "runs" / tag
+    t0 = time.perf_counter()
+    report = run_evaluation(
+        rubric,
+        ds.items,
+        ds.labels,
+        params,
+        folds=args.folds,
+        variants=[v.strip() for v in args.variants.split(",")],  # type: ignore[misc]
+        seed=args.seed,
+        run_dir=run_dir,
+        cache_dir=args.cache_dir,
+        concurrency=args.concurrency,
+        rater_labels=ds.rater_labels,
+        n_resamples=args.resamples,
+        name=tag,
+    )
+    wall = time.perf_counter() - t0
+    dims = summarize(report)
+    for dim, row in dims.items():
+        assert isinstance(row, dict)
+        parts = [f"{dim}: median-predictor {row['median_predictor_mae']}"]
+        for v in report.config.variants:
+            if v in row:
+                r = row[v]
+                parts.append(
+                    f"{v} {r['mae']:.3f} [{r['mae_ci'][0]:.3f}, {r['mae_ci'][1]:.3f}]"
+                    + (f" p={r['p_holm']:.3g}" if r["p_holm"] is not None else "")
+                )
+        print("  ".join(parts))
+    path = write_result(
+        tag,
+        {
+            "data": name,
+            "model": args.model,
+            "embedder": args.embedder,
+            "folds": args.folds,
+            "limit": args.limit,
+            "n_items": report.config.n_items,
+            "seed": args.seed,
+            "dimensions": dims,
+            "alignment": report.usage_alignment.model_dump(),
+            "scoring": report.usage_scoring.model_dump(),
+            "mean_prompt_tokens": prompt_tokens(report),
+            "wall_seconds": round(wall, 1),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "run_dir": str(run_dir),
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

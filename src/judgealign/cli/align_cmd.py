@@ -1,0 +1,142 @@
+"""``judgealign align`` and ``judgealign memory``: build, inspect and edit an aligned judge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from judgealign.cli.common import labels_for_items, load_items_and_refs, one_line_errors
+from judgealign.errors import DataError
+from judgealign.judge.judge import Judge
+from judgealign.judge.params import JudgeParams
+from judgealign.judge.persistence import load_judge, save_judge
+from judgealign.rubric import load_rubric
+
+memory_app = typer.Typer(help="Inspect or edit an aligned judge's memory.", no_args_is_help=True)
+
+
+def _default_items(labels: Path) -> list[Path]:
+    # Labels usually sit next to the notebooks they grade.
+    return [labels.parent]
+
+
+@one_line_errors
+def align(
+    rubric: Annotated[str, typer.Option(help="Built-in rubric name or YAML.")],
+    labels: Annotated[Path, typer.Option(help="Expert labels (.jsonl or .csv).")],
+    out: Annotated[Path, typer.Option(help="Where to write the judge file.")],
+    items: Annotated[
+        list[Path] | None, typer.Option(help="Items the labels refer to (default: labels' folder).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Judge model, provider:model.")] = "fake:constant",
+    reflection_model: Annotated[
+        str | None, typer.Option(help="Model that distils guidelines (default: --model).")
+    ] = None,
+    embedder: Annotated[str, typer.Option(help="Embedder, e.g. fake, local, openai:...")] = "fake",
+    dimension: Annotated[list[str] | None, typer.Option(help="Only these dimensions.")] = None,
+    max_guidelines: Annotated[int, typer.Option(help="Guidelines kept per dimension.")] = 12,
+    calibrate: Annotated[
+        bool, typer.Option(help="Run the unaligned judge on training items; prefer its misses.")
+    ] = False,
+    cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
+        ".judgealign-cache"
+    ),
+    concurrency: Annotated[int, typer.Option(help="Parallel model calls.")] = 4,
+) -> None:
+    """Fit a judge on expert labels; refitting an existing --out only distils new labels."""
+    rub = load_rubric(rubric)
+    if dimension:
+        rub = rub.subset(list(dimension))
+    loaded_items = load_items_and_refs(items or _default_items(labels))
+    lbs = labels_for_items(labels, rub, loaded_items)
+    if not lbs:
+        raise DataError(f"{labels}: no label matches the given items and rubric dimensions")
+    if out.exists():
+        judge = load_judge(
+            out,
+            cache_dir=cache_dir,
+            concurrency=concurrency,
+            model=model,
+            embedder=embedder,
+            reflection_model=reflection_model,
+        )
+    else:
+        params = JudgeParams(
+            model=model,
+            reflection_model=reflection_model,
+            embedder=embedder,
+            max_guidelines=max_guidelines,
+            calibrate=calibrate,
+        )
+        judge = Judge(rub, params, cache_dir=cache_dir, concurrency=concurrency)
+    judge.fit(lbs, loaded_items)
+    save_judge(judge, out)
+    usage = judge.usage()
+    Console().print(
+        f"aligned on {len(lbs)} labels -> {out} "
+        f"({usage.calls} model calls, {usage.cached_calls} cached)"
+    )
+    _show(judge, None)
+
+
+def _show(judge: Judge, dimension: str | None) -> None:
+    memory = judge.memory_
+    console = Console()
+    if memory is None:
+        console.print("this judge is not aligned (no memory): it scores zero-shot")
+        return
+    table = Table(title=f"memory of {judge.rubric.id} judge ({judge.params.model})")
+    for col in ("dimension", "episodes", "guidelines"):
+        table.add_column(col)
+    dims = [dimension] if dimension else list(judge.rubric.dimension_ids)
+    for d in dims:
+        guidelines = memory.guidelines(d)
+        table.add_row(d, str(len(memory.episodes(d))), str(len(guidelines)))
+    console.print(table)
+    for d in dims:
+        guidelines = memory.guidelines(d)
+        if not guidelines:
+            continue
+        console.print(f"\n[bold]{d}[/bold]")
+        for g in guidelines:
+            console.print(
+                f"  - {g.text}  [dim]({g.support} labels: {', '.join(g.sources[:4])}"
+                f"{' ...' if g.support > 4 else ''})[/dim]",
+                highlight=False,
+            )
+
+
+@memory_app.command("show")
+@one_line_errors
+def memory_show(
+    judge_file: Annotated[Path, typer.Argument(help="A judge file from `align`.")],
+    dimension: Annotated[str | None, typer.Option(help="Only this dimension.")] = None,
+) -> None:
+    """List guidelines (with the labels behind them) and episode counts."""
+    judge = load_judge(judge_file)
+    if dimension:
+        judge.rubric.dimension(dimension)
+    _show(judge, dimension)
+
+
+@memory_app.command("forget")
+@one_line_errors
+def memory_forget(
+    judge_file: Annotated[Path, typer.Argument(help="A judge file from `align`.")],
+    label: Annotated[list[str], typer.Option(help="Label id item::dimension::rater (repeat).")],
+    model: Annotated[str | None, typer.Option(help="Reflection model for re-distillation.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
+        ".judgealign-cache"
+    ),
+) -> None:
+    """Remove labels, their episodes, and re-distil every guideline that drew on them."""
+    overrides = {"model": model} if model else {}
+    judge = load_judge(judge_file, cache_dir=cache_dir, **overrides)
+    judge.forget(label)
+    save_judge(judge, judge_file)
+    Console().print(f"forgot {len(label)} label(s); {judge_file} updated")
+    _show(judge, None)

@@ -1,0 +1,120 @@
+"""``judgealign evaluate``: cross-validated baseline vs aligned judges, with statistics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from judgealign.cli.common import RichProgress, one_line_errors, ratings_or_items
+from judgealign.errors import ConfigError
+from judgealign.judge.params import VARIANTS, JudgeParams, Variant
+
+
+def _variants(text: str) -> list[Variant]:
+    out: list[Variant] = []
+    for v in (p.strip() for p in text.split(",") if p.strip()):
+        if v not in VARIANTS:
+            raise ConfigError(f"--variants: unknown {v!r}; choose from {', '.join(VARIANTS)}")
+        out.append(v)  # type: ignore[arg-type]
+    return out
+
+
+def _sizes(text: str | None) -> list[int]:
+    if not text:
+        return []
+    if not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", text):
+        raise ConfigError(f"--learning-curve {text!r}: give label counts like 5,10,20")
+    return [int(x) for x in text.split(",")]
+
+
+@one_line_errors
+def evaluate(
+    out: Annotated[Path, typer.Option(help="Run folder (report.json, report.html; resumable).")],
+    rubric: Annotated[str | None, typer.Option(help="Built-in rubric name or YAML.")] = None,
+    items: Annotated[
+        list[Path] | None, typer.Option(help="Items (notebooks, folders, .jsonl).")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option(help="Expert labels (.jsonl or .csv).")] = None,
+    ratings: Annotated[
+        Path | None, typer.Option(help="A normalized ratings file (items + labels in one).")
+    ] = None,
+    model: Annotated[str, typer.Option(help="Judge model provider:model.")] = "fake:constant",
+    reflection_model: Annotated[str | None, typer.Option(help="Reflection model.")] = None,
+    embedder: Annotated[str, typer.Option(help="Embedder for episodic memory.")] = "fake",
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped).")] = 4,
+    variants: Annotated[str, typer.Option(help="Comma list of baseline,semantic,episodic,full")] = (
+        "baseline,semantic,episodic,full"
+    ),
+    dimension: Annotated[list[str] | None, typer.Option(help="Only these dimensions.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use about this many items.")] = None,
+    learning_curve: Annotated[
+        str | None, typer.Option(help="Label counts per dimension, e.g. 5,10,20.")
+    ] = None,
+    k: Annotated[int, typer.Option(help="Episodes retrieved per judgement.")] = 3,
+    item_budget: Annotated[int, typer.Option(help="Token budget per item.")] = 3000,
+    calibrate: Annotated[bool, typer.Option(help="Run the unaligned judge during fit.")] = False,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
+    ci: Annotated[str, typer.Option(help="CI method: bca or percentile.")] = "bca",
+    reference_draws: Annotated[
+        int | None,
+        typer.Option(help="Reference study's scheme: draws per resample (anti-conservative)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for folds, bootstrap and sampling.")] = 0,
+    concurrency: Annotated[int, typer.Option(help="Parallel model calls.")] = 4,
+    cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
+        ".judgealign-cache"
+    ),
+    mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = False,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI (default: file store in the run).")
+    ] = None,
+) -> None:
+    """Grouped k-fold evaluation of baseline and aligned variants; writes the reports."""
+    from judgealign.evaluation.experiment import run_evaluation
+
+    rub, its, lbs, rater_lbs = ratings_or_items(
+        rubric, items or [], labels, ratings, limit, seed, dimension
+    )
+    params = JudgeParams(
+        model=model,
+        reflection_model=reflection_model,
+        embedder=embedder,
+        k=k,
+        item_budget_tokens=item_budget,
+        calibrate=calibrate,
+        seed=seed,
+    )
+    with RichProgress() as progress:
+        report = run_evaluation(
+            rub,
+            its,
+            lbs,
+            params,
+            folds=folds,
+            variants=_variants(variants),
+            seed=seed,
+            run_dir=out,
+            cache_dir=cache_dir,
+            concurrency=concurrency,
+            learning_curve=_sizes(learning_curve),
+            rater_labels=rater_lbs,
+            n_resamples=resamples,
+            ci_method=ci,
+            draw_size=reference_draws,
+            progress=progress,
+            name=out.name,
+        )
+    from judgealign.report.console import render_console
+
+    console = Console()
+    render_console(report, console)
+    console.print(f"report: {out / 'report.html'}  (data: {out / 'report.json'})")
+    if mlflow:
+        from judgealign.report.mlflow_log import log_to_mlflow
+
+        run_id = log_to_mlflow(report, run_dir=out, tracking_uri=tracking_uri, run_name=out.name)
+        console.print(f"MLflow run {run_id} ({tracking_uri or 'file:' + str(out / 'mlruns')})")

@@ -1,0 +1,120 @@
+"""``judgealign score``: judge items on a rubric, with or without an aligned judge file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from judgealign.cli.common import RichProgress, load_items_and_refs, one_line_errors
+from judgealign.errors import DataError
+from judgealign.judge.judge import Judge
+from judgealign.judge.judgement import Judgement
+from judgealign.judge.params import JudgeParams
+from judgealign.judge.persistence import load_judge
+from judgealign.rubric import load_rubric
+
+
+def _read_done(out: Path) -> dict[tuple[str, str], Judgement]:
+    done: dict[tuple[str, str], Judgement] = {}
+    if not out.exists():
+        return done
+    for line in out.read_text(encoding="utf-8").splitlines():
+        try:
+            j = Judgement.model_validate(json.loads(line))
+        except ValueError:
+            continue  # a torn last line from an interrupted run
+        if not (j.error and j.error.startswith("provider error")):
+            done[j.key] = j
+    return done
+
+
+@one_line_errors
+def score(
+    paths: Annotated[list[Path], typer.Argument(help="Notebooks, folders, .jsonl/.txt items.")],
+    rubric: Annotated[str | None, typer.Option(help="Built-in rubric name or YAML.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="provider:model, e.g. openai:gpt-4.1-mini")
+    ] = None,
+    judge_file: Annotated[
+        Path | None, typer.Option("--judge", help="An aligned judge file from `align`.")
+    ] = None,
+    dimension: Annotated[list[str] | None, typer.Option(help="Only these dimensions.")] = None,
+    out: Annotated[Path, typer.Option(help="Judgements JSONL (appended; reruns resume).")] = Path(
+        "judgements.jsonl"
+    ),
+    embedder: Annotated[str | None, typer.Option(help="Embedder for retrieval.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
+        ".judgealign-cache"
+    ),
+    concurrency: Annotated[int, typer.Option(help="Parallel model calls.")] = 4,
+    item_budget: Annotated[int | None, typer.Option(help="Token budget per item.")] = None,
+) -> None:
+    """Score items on every (or the given) rubric dimension; prints a summary."""
+    overrides: dict[str, object] = {}
+    if model:
+        overrides["model"] = model
+    if embedder:
+        overrides["embedder"] = embedder
+    if item_budget:
+        overrides["item_budget_tokens"] = item_budget
+    if judge_file is not None:
+        judge = load_judge(judge_file, cache_dir=cache_dir, concurrency=concurrency, **overrides)
+        if rubric is not None and load_rubric(rubric).id != judge.rubric.id:
+            raise DataError(f"--rubric {rubric} differs from the judge file's {judge.rubric.id!r}")
+    else:
+        if rubric is None:
+            raise DataError("give --rubric NAME (or --judge judge.json from `judgealign align`)")
+        judge = Judge(
+            load_rubric(rubric),
+            JudgeParams(),
+            cache_dir=cache_dir,
+            concurrency=concurrency,
+            **overrides,
+        )
+    items = load_items_and_refs(paths)
+    dims = list(dimension) if dimension else list(judge.rubric.dimension_ids)
+    done = _read_done(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results: list[Judgement] = [j for j in done.values() if j.dimension in dims]
+    with out.open("a", encoding="utf-8") as fh, RichProgress() as progress:
+        total = len(items) * len(dims)
+        progress.start(f"scoring with {judge.params.model}", total)
+        progress.advance(sum(1 for it in items for d in dims if (it.id, d) in done))
+
+        def record(j: Judgement) -> None:
+            fh.write(j.model_dump_json() + "\n")
+            fh.flush()
+            results.append(j)
+            progress.advance()
+
+        asyncio.run(judge.apredict(items, dims, on_judgement=record, skip=set(done)))
+    _summary(results, dims, out, judge)
+
+
+def _summary(results: list[Judgement], dims: list[str], out: Path, judge: Judge) -> None:
+    by: dict[str, list[Judgement]] = defaultdict(list)
+    for j in results:
+        by[j.dimension].append(j)
+    table = Table(title=f"{len(results)} judgements -> {out}")
+    for col in ("dimension", "n", "mean score", "N/A", "failed"):
+        table.add_column(col, justify="left" if col == "dimension" else "right")
+    for d in dims:
+        js = by.get(d, [])
+        scale = judge.rubric.dimension(d).scale
+        ok = [j.score for j in js if j.ok and j.score is not None and not scale.is_na(j.score)]
+        na = sum(1 for j in js if j.ok and scale.is_na(j.score))
+        mean = f"{sum(ok) / len(ok):.2f}" if ok else "-"
+        table.add_row(d, str(len(js)), mean, str(na), str(sum(1 for j in js if not j.ok)))
+    Console().print(table)
+    usage = judge.usage()
+    Console().print(
+        f"model calls: {usage.calls} (+{usage.cached_calls} cached), "
+        f"tokens: {usage.prompt_tokens} prompt / {usage.completion_tokens} completion"
+    )

@@ -1,0 +1,273 @@
+"""Turn the runner's out-of-fold judgements into an EvaluationReport with statistics."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from judgealign import __version__
+from judgealign.data.item import Item
+from judgealign.data.label import Label
+from judgealign.evaluation.bootstrap import bootstrap_ci, holm_correction, paired_bootstrap
+from judgealign.evaluation.metrics import PairedScores, compute_metrics, pair_scores
+from judgealign.evaluation.runner import EvaluationData
+from judgealign.judge.judgement import Judgement
+from judgealign.judge.params import JudgeParams
+from judgealign.report.model import (
+    Comparison,
+    CurvePoint,
+    DimensionResult,
+    EvaluationReport,
+    Interval,
+    JudgementRecord,
+    ReferenceLine,
+    RunConfig,
+)
+from judgealign.rubric.model import Dimension, Rubric
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def _errors(paired: PairedScores, signed: bool = False) -> np.ndarray:
+    """Per-item (signed) error, NaN where not both applicable and ok; aligned to item_ids."""
+    e, j = paired.expert_array, paired.judge_array
+    diff = j - e
+    return diff if signed else np.abs(diff)
+
+
+def _interval(
+    values: np.ndarray, *, n_resamples: int, method: str, seed: int, draw_size: int | None
+) -> Interval | None:
+    x = values[~np.isnan(values)]
+    if x.size == 0:
+        return None
+    use = "percentile" if draw_size is not None or x.size < 3 else method
+    ci = bootstrap_ci(
+        x,
+        n_resamples=n_resamples,
+        method=use,  # type: ignore[arg-type]
+        seed=seed,
+        draw_size=draw_size,
+    )
+    low = ci.low if not math.isnan(ci.low) else ci.estimate
+    high = ci.high if not math.isnan(ci.high) else ci.estimate
+    return Interval(estimate=ci.estimate, low=low, high=high, method=use, confidence=ci.confidence)
+
+
+def _paired(
+    dim: Dimension, expert: dict[str, float], judgements: dict[tuple[str, str], Judgement]
+) -> PairedScores:
+    ex = {i: s for (i, d), s in expert.items() if d == dim.id}
+    jd = {i: (j.score if j.ok else None) for (i, d), j in judgements.items() if d == dim.id}
+    return pair_scores(ex, jd, na_value=dim.scale.na_value)
+
+
+def _rater_map(rater_labels: Sequence[Label], dim: str) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = defaultdict(dict)
+    for lb in rater_labels:
+        if lb.dimension == dim:
+            out[lb.item][lb.rater] = lb.score
+    return out
+
+
+def _median_predictor(dim: Dimension, data: EvaluationData) -> float | None:
+    """MAE of predicting each test fold with its training folds' median expert score."""
+    errs: list[float] = []
+    for train, test in data.folds:
+
+        def applicable(ids: Sequence[str]) -> list[tuple[str, float]]:
+            out = []
+            for i in ids:
+                s = data.expert.get((i, dim.id))
+                if s is not None and not dim.scale.is_na(s):
+                    out.append((i, s))
+            return out
+
+        tr = [s for _, s in applicable(train)]
+        if not tr:
+            continue
+        med = float(np.median(tr))
+        errs.extend(abs(s - med) for _, s in applicable(test))
+    return float(np.mean(errs)) if errs else None
+
+
+def build_report(
+    rubric: Rubric,
+    params: JudgeParams,
+    data: EvaluationData,
+    *,
+    items: Sequence[Item],
+    labels: Sequence[Label],
+    rater_labels: Sequence[Label] = (),
+    variants: Sequence[str],
+    folds: int,
+    seed: int,
+    n_resamples: int = 10_000,
+    ci_method: str = "bca",
+    draw_size: int | None = None,
+    wall_seconds: float = 0.0,
+    name: str = "",
+) -> EvaluationReport:
+    """Metrics with bootstrap CIs per variant and dimension, paired tests vs the baseline."""
+    results: list[DimensionResult] = []
+    abs_err: dict[tuple[str, str], tuple[tuple[str, ...], np.ndarray]] = {}
+    boot = {"n_resamples": n_resamples, "method": ci_method, "seed": seed, "draw_size": draw_size}
+    for variant in variants:
+        js = data.judgements.get(variant, {})
+        for dim in rubric.dimensions:
+            paired = _paired(dim, data.expert, js)
+            if not paired.item_ids:
+                continue
+            m = compute_metrics(
+                paired,
+                dim.scale.min,
+                dim.scale.max,
+                dim.scale.na_value,
+                ratings=_rater_map(rater_labels, dim.id) or None,
+            )
+            errs = _errors(paired)
+            abs_err[(variant, dim.id)] = (paired.item_ids, errs)
+            cm = m.confusion
+            na = dim.scale.na_value
+            results.append(
+                DimensionResult(
+                    variant=variant,
+                    dimension=dim.id,
+                    n_items=m.n_items,
+                    n_scored=m.n_scored,
+                    mae=_interval(errs, **boot),  # type: ignore[arg-type]
+                    bias=_interval(_errors(paired, signed=True), **boot),  # type: ignore[arg-type]
+                    exact_agreement=_num(m.exact_agreement),
+                    within_one=_num(m.within_one_agreement),
+                    qwk=_num(m.quadratic_weighted_kappa),
+                    spearman=_num(m.spearman),
+                    krippendorff_alpha=_num(m.krippendorff_alpha_interval),
+                    na_agreement=_num(m.na.na_agreement),
+                    na_expert_only=m.na.expert_na_only,
+                    na_judge_only=m.na.judge_na_only,
+                    failed=m.n_failed,
+                    levels=[
+                        "N/A" if (na is not None and lv == na) else str(lv) for lv in cm.levels
+                    ],
+                    confusion=[list(row) for row in cm.counts],
+                )
+            )
+    comparisons: list[Comparison] = []
+    for variant in variants:
+        if variant == "baseline":
+            continue
+        raw: dict[str, Comparison] = {}
+        for dim in rubric.dimensions:
+            if (variant, dim.id) not in abs_err or ("baseline", dim.id) not in abs_err:
+                continue
+            ids_b, err_b = abs_err[("baseline", dim.id)]
+            ids_v, err_v = abs_err[(variant, dim.id)]
+            index = {i: n for n, i in enumerate(ids_v)}
+            aligned_v = np.array([err_v[index[i]] if i in index else np.nan for i in ids_b])
+            pc = paired_bootstrap(err_b, aligned_v, n_resamples=n_resamples, seed=seed)
+            if pc.n == 0:
+                continue
+            raw[dim.id] = Comparison(
+                dimension=dim.id,
+                reference="baseline",
+                variant=variant,
+                n=pc.n,
+                mae_reference=pc.mean_a,
+                mae_variant=pc.mean_b,
+                delta=Interval(estimate=pc.delta, low=pc.low, high=pc.high, method="percentile"),
+                p_value=pc.p_value,
+                p_holm=pc.p_value,
+                relative_change=(pc.delta / pc.mean_a) if pc.mean_a > 0 else None,
+            )
+        adjusted = holm_correction({d: c.p_value for d, c in raw.items()})
+        comparisons.extend(c.model_copy(update={"p_holm": adjusted[d]}) for d, c in raw.items())
+    references = []
+    for dim in rubric.dimensions:
+        rmap = _rater_map(rater_labels, dim.id)
+        multi = sum(1 for v in rmap.values() if len(v) >= 2)
+        hh = None
+        if multi:
+            from judgealign.evaluation.metrics import human_human_mae
+
+            hh = _num(human_human_mae(rmap, na_value=dim.scale.na_value))
+        references.append(
+            ReferenceLine(
+                dimension=dim.id,
+                median_predictor_mae=_median_predictor(dim, data),
+                human_human_mae=hh,
+                n_multi_rated=multi,
+            )
+        )
+    curve: list[CurvePoint] = []
+    for (n, variant), js in sorted(data.curve.items()):
+        for dim in rubric.dimensions:
+            paired = _paired(dim, data.expert, js)
+            if paired.item_ids:
+                curve.append(
+                    CurvePoint(
+                        dimension=dim.id,
+                        variant=variant,
+                        n_labels=n,
+                        mae=_interval(
+                            _errors(paired),
+                            n_resamples=min(n_resamples, 2000),
+                            method="percentile",
+                            seed=seed,
+                            draw_size=None,
+                        ),
+                    )
+                )
+    records = [
+        JudgementRecord(
+            variant=v, fold=data.fold_of.get(j.item, -1), expert=data.expert.get(j.key), judgement=j
+        )
+        for v in variants
+        for j in data.judgements.get(v, {}).values()
+    ]
+    groups = {it.group_id for it in items if any(k[0] == it.id for k in data.expert)}
+    config = RunConfig(
+        name=name,
+        rubric_id=rubric.id,
+        model=params.model,
+        reflection_model=params.reflection_model,
+        embedder=params.embedder,
+        folds=folds,
+        seed=seed,
+        variants=list(variants),
+        dimensions=list(rubric.dimension_ids),
+        n_items=len({k[0] for k in data.expert}),
+        n_groups=len(groups),
+        n_labels=len(labels),
+        n_resamples=n_resamples,
+        ci_method=ci_method,
+        draw_size=draw_size,
+        params=params.model_dump(mode="json"),
+    )
+    notes = []
+    if draw_size is not None:
+        notes.append(
+            f"CIs drew {draw_size} items per resample (the reference study's scheme): "
+            "intervals are anti-conservative (too narrow); use the default n-from-n."
+        )
+    return EvaluationReport(
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        judgealign_version=__version__,
+        config=config,
+        rubric=rubric,
+        results=results,
+        comparisons=comparisons,
+        references=references,
+        learning_curve=curve,
+        judgements=records,
+        usage_alignment=data.usage_alignment,
+        usage_scoring=data.usage_scoring,
+        wall_seconds=wall_seconds,
+        leakage_checked=data.leakage_checked,
+        notes=notes,
+    )

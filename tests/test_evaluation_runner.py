@@ -1,0 +1,223 @@
+"""Cross-validated evaluation on the fake provider: variants, leakage guard, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from judgealign.data.item import Item
+from judgealign.data.label import Label
+from judgealign.evaluation.experiment import run_evaluation
+from judgealign.evaluation.runner import Evaluator, LeakageError
+from judgealign.judge.judge import Judge
+from judgealign.judge.params import JudgeParams
+from judgealign.report.model import EvaluationReport
+from judgealign.rubric import load_rubric
+from judgealign.testing import FakeEmbedder, FakeLLM
+
+DIMS = ["data_imputation", "model_use"]
+
+# Items whose words predict the expert score, so retrieval by similarity finds the right
+# examples and fake:mimic can copy them: an aligned judge must beat the lenient baseline.
+TEMPLATES = {
+    1: "imputer fit on full data before split leakage scaler fit everything",
+    2: "mean imputation everywhere after split single strategy no check",
+    3: "pipeline imputer per column fitted on training fold only checked",
+}
+
+
+def make_data(n_groups: int = 8, per_group: int = 2) -> tuple[list[Item], list[Label]]:
+    items, labels = [], []
+    for g in range(n_groups):
+        for v in range(per_group):
+            score = 1 + (g + v) % 3
+            iid = f"g{g}-v{v}"
+            items.append(
+                Item(id=iid, output=f"{TEMPLATES[score]} notebook {g} variant {v}", group=f"g{g}")
+            )
+            for dim in DIMS:
+                labels.append(
+                    Label(
+                        item=iid,
+                        dimension=dim,
+                        score=score,
+                        rationale=f"Expert: {TEMPLATES[score].split()[0]} pattern.",
+                    )
+                )
+    return items, labels
+
+
+def params() -> JudgeParams:
+    return JudgeParams(
+        model="fake:mimic?fallback=lenient",
+        embedder="fake",
+        k=2,
+        similarity_floor=0.0,
+        max_per_group=1,
+    )
+
+
+def test_full_variant_beats_lenient_baseline() -> None:
+    rubric = load_rubric("ml-notebook").subset(DIMS)
+    items, labels = make_data()
+    llm = FakeLLM("mimic", params={"fallback": "lenient"})
+    report = run_evaluation(
+        rubric,
+        items,
+        labels,
+        params(),
+        folds=4,
+        variants=["baseline", "episodic", "full"],
+        n_resamples=500,
+        llm=llm,
+        embedder=FakeEmbedder(),
+    )
+    for dim in DIMS:
+        base = report.result("baseline", dim)
+        full = report.result("full", dim)
+        assert base is not None and full is not None
+        assert base.mae is not None and full.mae is not None
+        assert full.mae.estimate < base.mae.estimate
+        assert base.n_items == len(items)
+        cmp = report.comparison(dim, "full")
+        assert cmp is not None and cmp.delta.estimate < 0 and 0 < cmp.p_holm <= 1
+    assert report.leakage_checked
+    # Every judgement of an aligned variant records what it saw.
+    aligned = [r for r in report.judgements if r.variant == "full"]
+    assert aligned and all(r.judgement.episodes for r in aligned)
+
+
+def test_baseline_computed_once_and_reused() -> None:
+    rubric = load_rubric("ml-notebook").subset(DIMS)
+    items, labels = make_data()
+    llm = FakeLLM("lenient")
+    run_evaluation(
+        rubric,
+        items,
+        labels,
+        params(),
+        folds=4,
+        variants=["baseline", "semantic", "episodic", "full"],
+        n_resamples=200,
+        llm=llm,
+        embedder=FakeEmbedder(),
+    )
+    judge_calls = [c for c in llm.calls if (c.json_schema or {}).get("title") == "judgement"]
+    # baseline once per (item, dim) + three aligned variants once per (item, dim)
+    assert len(judge_calls) == 4 * len(items) * len(DIMS)
+
+
+def test_leak_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If alignment saw the test fold, the evaluator must refuse the result."""
+    rubric = load_rubric("ml-notebook").subset(DIMS)
+    items, labels = make_data()
+    real_afit = Judge.afit
+
+    async def leaky_afit(self: Judge, train_labels, train_items, **kw):  # type: ignore[no-untyped-def]
+        return await real_afit(self, labels, items, **kw)  # all labels: leaks the test fold
+
+    monkeypatch.setattr(Judge, "afit", leaky_afit)
+    ev = Evaluator(
+        rubric, params(), folds=4, variants=["full"], llm=FakeLLM("mimic"), embedder=FakeEmbedder()
+    )
+    with pytest.raises(LeakageError):
+        ev.run(items, labels)
+
+
+def _without_volatile(report: EvaluationReport) -> dict:  # type: ignore[type-arg]
+    data = json.loads(report.to_json())
+    for key in ("created", "wall_seconds", "usage_alignment", "usage_scoring"):
+        data.pop(key)
+    for rec in data["judgements"]:
+        rec["judgement"].pop("usage")
+    data["judgements"].sort(
+        key=lambda r: (r["variant"], r["judgement"]["item"], r["judgement"]["dimension"])
+    )
+    return data
+
+
+class Interrupt(BaseException):
+    """Stands in for Ctrl-C / a killed process in the middle of a run."""
+
+
+def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
+    rubric = load_rubric("ml-notebook").subset(DIMS)
+    items, labels = make_data()
+    run_dir = tmp_path / "run"
+    # Judgements come back from the run folder; alignment calls cut short come back from the
+    # response cache: either way no model call is made twice.
+    cache = tmp_path / "cache"
+
+    reference = run_evaluation(
+        rubric,
+        items,
+        labels,
+        params(),
+        folds=4,
+        variants=["baseline", "full"],
+        n_resamples=300,
+        llm=FakeLLM("mimic"),
+        embedder=FakeEmbedder(),
+    )
+    full_calls = FakeLLM("mimic")
+    run_evaluation(
+        rubric,
+        items,
+        labels,
+        params(),
+        folds=4,
+        variants=["baseline", "full"],
+        n_resamples=300,
+        llm=full_calls,
+        embedder=FakeEmbedder(),
+    )
+    total = len(full_calls.calls)
+
+    budget = {"n": total // 2}
+    first = FakeLLM("mimic")
+    real = first._answer
+
+    def stop_midway(request):  # type: ignore[no-untyped-def]
+        budget["n"] -= 1
+        if budget["n"] < 0:
+            raise Interrupt()
+        return real(request)
+
+    first.handler = stop_midway
+    with pytest.raises(Interrupt):
+        run_evaluation(
+            rubric,
+            items,
+            labels,
+            params(),
+            folds=4,
+            variants=["baseline", "full"],
+            n_resamples=300,
+            run_dir=run_dir,
+            llm=first,
+            embedder=FakeEmbedder(),
+            cache_dir=cache,
+        )
+    done_before = (run_dir / "judgements.jsonl").read_text().count("\n")
+    assert done_before > 0
+
+    second = FakeLLM("mimic")
+    resumed = run_evaluation(
+        rubric,
+        items,
+        labels,
+        params(),
+        folds=4,
+        variants=["baseline", "full"],
+        n_resamples=300,
+        run_dir=run_dir,
+        llm=second,
+        embedder=FakeEmbedder(),
+        cache_dir=cache,
+    )
+    # No call repeated: what the first run finished is not asked again.
+    assert len(first.calls) - 1 + len(second.calls) == total
+    assert _without_volatile(resumed) == _without_volatile(reference)
+    assert (run_dir / "report.json").exists() and (run_dir / "report.html").exists()
