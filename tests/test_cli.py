@@ -1,0 +1,197 @@
+"""The judgealign command end to end on the fake provider."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from typer.testing import CliRunner
+
+from judgealign.cli.main import app
+
+runner = CliRunner()
+
+FLAWS = {
+    1: "imputer = SimpleImputer().fit(df)  # before the split\nX_train, X_test = split(df)",
+    2: "X_train, X_test = split(df)\nX_train = X_train.fillna(X_train.mean())",
+    3: "pipe = Pipeline([('imp', SimpleImputer()), ('model', model)]).fit(X_train, y_train)",
+}
+
+
+def write_notebooks(folder: Path, n: int = 6) -> list[dict[str, object]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = []
+    for i in range(n):
+        score = 1 + i % 3
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [
+            nbformat.v4.new_markdown_cell(f"# Notebook {i}"),
+            nbformat.v4.new_code_cell("import pandas as pd\ndf = pd.read_csv('data.csv')"),
+            nbformat.v4.new_code_cell(FLAWS[score]),
+        ]
+        nbformat.write(nb, folder / f"nb{i}.ipynb")
+        labels.append(
+            {
+                "item": f"nb{i}.ipynb",
+                "dimension": "data_imputation",
+                "score": score,
+                "rationale": f"Imputation pattern {score}: {FLAWS[score].split()[0]}.",
+                "rater": "expert",
+            }
+        )
+    (folder / "labels.jsonl").write_text("\n".join(json.dumps(lb) for lb in labels) + "\n")
+    return labels
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and "judgealign" in result.output
+
+
+def test_score_writes_judgements_and_resumes(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 3)
+    out = tmp_path / "j.jsonl"
+    args = [
+        "score",
+        str(nbs),
+        "--rubric",
+        "ml-notebook",
+        "--model",
+        "fake:lenient",
+        "--dimension",
+        "data_imputation",
+        "--dimension",
+        "model_use",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 6 and {x["score"] for x in lines} == {3.0}
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0
+    assert len(out.read_text().splitlines()) == 6  # nothing judged twice
+
+
+def test_score_bad_rubric_is_one_line_error(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 1)
+    result = runner.invoke(
+        app, ["score", str(nbs), "--rubric", "nope", "--out", str(tmp_path / "o.jsonl")]
+    )
+    assert result.exit_code == 1
+    assert "unknown rubric 'nope'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_malformed_notebook_is_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text("{not json")
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(bad),
+            "--rubric",
+            "ml-notebook",
+            "--model",
+            "fake:constant",
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ],
+    )
+    assert result.exit_code == 1 and "broken.ipynb" in result.output
+
+
+def test_align_show_score_forget(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    labels = write_notebooks(nbs, 6)
+    judge_file = tmp_path / "judge.json"
+    cache = str(tmp_path / "cache")
+    result = runner.invoke(
+        app,
+        [
+            "align",
+            "--rubric",
+            "ml-notebook",
+            "--labels",
+            str(nbs / "labels.jsonl"),
+            "--items",
+            str(nbs),
+            "--model",
+            "fake:mimic",
+            "--embedder",
+            "fake",
+            "--dimension",
+            "data_imputation",
+            "--out",
+            str(judge_file),
+            "--cache-dir",
+            cache,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads(judge_file.read_text())
+    assert saved["format"] == "judgealign.judge"
+    assert len(saved["memory"]["dimensions"]["data_imputation"]["episodes"]) == 6
+
+    shown = runner.invoke(app, ["memory", "show", str(judge_file)])
+    assert shown.exit_code == 0 and "data_imputation" in shown.output
+
+    out = tmp_path / "aligned.jsonl"
+    scored = runner.invoke(
+        app,
+        ["score", str(nbs), "--judge", str(judge_file), "--out", str(out), "--cache-dir", cache],
+    )
+    assert scored.exit_code == 0, scored.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 6 and all(r["episodes"] for r in rows)
+
+    gone = f"{labels[0]['item']}::data_imputation::expert"
+    forgot = runner.invoke(
+        app, ["memory", "forget", str(judge_file), "--label", gone, "--cache-dir", cache]
+    )
+    assert forgot.exit_code == 0, forgot.output
+    memory = json.loads(judge_file.read_text())["memory"]["dimensions"]["data_imputation"]
+    assert all(ep["id"] != gone for ep in memory["episodes"])
+    assert all(gone not in g["sources"] for g in memory["guidelines"])
+
+
+def test_memory_show_broken_file(tmp_path: Path) -> None:
+    broken = tmp_path / "judge.json"
+    broken.write_text('{"format": "judgealign.judge", "schema_version": 99}')
+    result = runner.invoke(app, ["memory", "show", str(broken)])
+    assert result.exit_code == 1 and "upgrade judgealign" in result.output
+
+
+@pytest.mark.parametrize("bad", ["unknown_dim", "off_scale"])
+def test_align_rejects_bad_labels(tmp_path: Path, bad: str) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 2)
+    row = {"item": "nb0.ipynb", "dimension": "data_imputation", "score": 2, "rationale": "x"}
+    if bad == "unknown_dim":
+        row["dimension"] = "vibes"
+    else:
+        row["score"] = 7
+    (nbs / "labels.jsonl").write_text(json.dumps(row) + "\n")
+    result = runner.invoke(
+        app,
+        [
+            "align",
+            "--rubric",
+            "ml-notebook",
+            "--labels",
+            str(nbs / "labels.jsonl"),
+            "--out",
+            str(tmp_path / "j.json"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "labels.jsonl" in result.output
+    assert not (tmp_path / "j.json").exists()
