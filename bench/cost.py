@@ -1,0 +1,189 @@
+"""Cost of alignment: prompt tokens per judgement (baseline vs aligned) and alignment calls.
+
+    python bench/cost.py [--data ../shared/data/ratings/summeval_expert.jsonl] [--labels 50]
+
+Ours: fits a Judge on ``--labels`` expert labels with the fake model as reflection model and
+the fake embedder (the fake makes the same calls a real model would; only its answers
+differ), then builds the real judge prompts (``judge.prompt.build_request``) for held-out
+items, unaligned and aligned, and counts their tokens with ``render.tokens.estimate_tokens``.
+Where real-model results exist (bench/results/quality-*.json, memalign-*.json), the prompt
+tokens the model endpoint actually counted are copied next to them. Writes
+bench/results/cost.json. Target: aligned prompt tokens at most 1.5x the baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, SHARED, write_result
+from judgealign.data.folds import grouped_kfold
+from judgealign.data.ratings import load_ratings, rubric_for_ratings
+from judgealign.judge.judge import Judge
+from judgealign.judge.params import JudgeParams
+from judgealign.providers.types import ChatRequest
+from judgealign.render.tokens import estimate_tokens
+from judgealign.rubric import load_rubric
+from judgealign.testing.fake import FakeLLM
+from quality import BUILTIN
+
+TARGET_RATIO = 1.5
+
+
+def request_tokens(request: ChatRequest) -> int:
+    return sum(estimate_tokens(m.content) for m in request.messages)
+
+
+def _mean(values: list[int]) -> float | None:
+    return round(statistics.fmean(values), 1) if values else None
+
+
+def measure_ours(
+    data: Path,
+    dimension: str | None,
+    n_labels: int,
+    seed: int,
+    *,
+    k: int = 3,
+    episode_budget: int = 350,
+    guideline_budget: int = 700,
+) -> dict[str, Any]:
+    """Fit on ``n_labels`` labels with fakes; prompt tokens and calls, baseline vs aligned."""
+    ds = load_ratings(
+        data, limit=max(2 * n_labels, 60), seed=seed, dimensions=[dimension] if dimension else None
+    )
+    dim_id = dimension or ds.dimensions[0]
+    name = data.stem
+    rubric = load_rubric(BUILTIN[name]) if name in BUILTIN else rubric_for_ratings(ds, data)
+    rubric = rubric.subset([dim_id])
+    labels = [lb for lb in ds.labels if lb.dimension == dim_id]
+    labelled = {lb.item for lb in labels}
+    items = [it for it in ds.items if it.id in labelled]
+    train_ids, test_ids = grouped_kfold(items, 3, seed)[0]
+    train = set(train_ids)
+    fit_labels = [lb for lb in labels if lb.item in train][:n_labels]
+    test_items = [it for it in items if it.id in set(test_ids)]
+    # The same budgets as bench/quality.py, so the numbers describe the benchmarked judge.
+    params = JudgeParams(
+        model="fake:constant",
+        embedder="fake",
+        seed=seed,
+        item_budget_tokens=1500,
+        episode_budget_tokens=episode_budget,
+        guideline_budget_tokens=guideline_budget,
+        k=k,
+    )
+    baseline_llm, aligned_llm, reflection_llm = (FakeLLM("constant") for _ in range(3))
+    baseline = Judge(rubric, params, llm=baseline_llm)
+    baseline.predict(test_items, [dim_id])
+    judge = Judge(rubric, params, llm=aligned_llm, reflection_llm=reflection_llm)
+    judge.fit(fit_labels, items)
+    fit_calls = len(reflection_llm.calls) + len(aligned_llm.calls)
+    fit_prompt = sum(request_tokens(r) for r in reflection_llm.calls + aligned_llm.calls)
+    aligned_llm.calls.clear()
+    judge.predict(test_items, [dim_id])
+    base_tokens = [request_tokens(r) for r in baseline_llm.calls]
+    aligned_tokens = [request_tokens(r) for r in aligned_llm.calls]
+    b, a = _mean(base_tokens), _mean(aligned_tokens)
+    ratio = round(a / b, 3) if a and b else None
+    memory = judge.memory_
+    n_guidelines = len(memory.guidelines(dim_id)) if memory is not None else None
+    return {
+        "data": name,
+        "dimension": dim_id,
+        "settings": {
+            "k": k,
+            "episode_budget_tokens": episode_budget,
+            "guideline_budget_tokens": guideline_budget,
+            "item_budget_tokens": 1500,
+        },
+        "labels_fitted": len(fit_labels),
+        "test_items": len(test_items),
+        "prompt_tokens_estimate": {
+            "baseline_mean": b,
+            "aligned_mean": a,
+            "aligned_max": max(aligned_tokens) if aligned_tokens else None,
+            "ratio": ratio,
+        },
+        "alignment_calls": fit_calls,
+        "alignment_calls_per_50_labels": (
+            round(50 * fit_calls / len(fit_labels), 2) if fit_labels else None
+        ),
+        "alignment_prompt_tokens": fit_prompt,
+        "guidelines": n_guidelines,
+        "target": f"aligned prompt tokens <= {TARGET_RATIO}x baseline",
+        "target_met": None if ratio is None else ratio <= TARGET_RATIO,
+    }
+
+
+def measured_elsewhere(results: Path) -> dict[str, Any]:
+    """Prompt tokens counted by a real model's endpoint, from other benchmarks' results."""
+    out: dict[str, Any] = {}
+    for path in sorted(results.glob("quality-*.json")) + sorted(results.glob("memalign-*.json")):
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        entry: dict[str, Any] = {
+            "model": body.get("model"),
+            "mean_prompt_tokens": body.get("mean_prompt_tokens"),
+        }
+        mpt = body.get("mean_prompt_tokens") or {}
+        aligned = mpt.get("full", mpt.get("memalign"))
+        if aligned and mpt.get("baseline"):
+            entry["ratio"] = round(aligned / mpt["baseline"], 3)
+        if path.stem.startswith("memalign-"):
+            entry["alignment_calls_per_50_labels"] = body.get("alignment_calls_per_50_labels")
+            entry["alignment_seconds_per_fold"] = body.get("alignment_seconds_per_fold")
+        out[path.stem] = entry
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", type=Path, default=SHARED / "data/ratings/summeval_expert.jsonl")
+    ap.add_argument("--dimension", default="coherence")
+    ap.add_argument("--labels", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if not args.data.exists():
+        sys.exit(f"{args.data}: not found (the shared ratings live in ../shared/data/ratings)")
+    ours = measure_ours(args.data, args.dimension, args.labels, args.seed)
+    p = ours["prompt_tokens_estimate"]
+    print(
+        f"ours ({ours['data']}/{ours['dimension']}): prompt tokens baseline {p['baseline_mean']}"
+        f" -> aligned {p['aligned_mean']} (x{p['ratio']}; target <= {TARGET_RATIO}x: "
+        f"{ours['target_met']}); {ours['alignment_calls']} alignment calls for "
+        f"{ours['labels_fitted']} labels ({ours['alignment_calls_per_50_labels']} per 50)"
+    )
+    sweep = []
+    for k, episode, guideline in ((3, 200, 700), (2, 350, 700), (2, 250, 400), (3, 350, 0)):
+        alt = measure_ours(
+            args.data,
+            args.dimension,
+            args.labels,
+            args.seed,
+            k=k,
+            episode_budget=episode,
+            guideline_budget=guideline,
+        )
+        sweep.append({**alt["settings"], **alt["prompt_tokens_estimate"]})
+        print(
+            f"  k={k} episode_budget={episode} guideline_budget={guideline}: "
+            f"x{alt['prompt_tokens_estimate']['ratio']}"
+        )
+    real = measured_elsewhere(RESULTS)
+    for name, entry in real.items():
+        print(f"{name}: mean prompt tokens {entry['mean_prompt_tokens']}")
+    path = write_result("cost", {"ours": ours, "budget_sweep": sweep, "measured_by_endpoint": real})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

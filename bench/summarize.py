@@ -1,0 +1,340 @@
+"""Regenerate the "Latest results" section of bench/README.md from bench/results/*.json.
+
+    python bench/summarize.py [--results bench/results] [--readme bench/README.md]
+
+The section between ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced (or
+appended when the markers are missing). Missing, partial or unreadable result files are
+skipped or shown as "-", never fatal. Dry-run results (``"dry_run": true``) are ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+OUR_VARIANTS = ("baseline", "semantic", "episodic", "full")
+PEER_VARIANTS = (("baseline", "MLflow baseline"), ("memalign", "MLflow MemAlign"))
+
+
+def load_results(results: Path) -> dict[str, dict[str, Any]]:
+    """``stem -> body`` for every readable JSON object in ``results`` (dry runs left out)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(results.glob("*.json")):
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(body, dict) and not body.get("dry_run"):
+            out[path.stem] = body
+    return out
+
+
+def num(value: Any, digits: int = 3) -> str:
+    """A number for a table cell; "-" for missing, NaN or non-numeric values."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    if math.isnan(value) or math.isinf(value):
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def mae_cell(res: Any) -> str:
+    """``MAE [low, high] p=...`` from one variant's result block."""
+    if not isinstance(res, dict) or num(res.get("mae")) == "-":
+        return "-"
+    cell = num(res.get("mae"))
+    ci = res.get("mae_ci")
+    if isinstance(ci, list) and len(ci) == 2 and num(ci[0]) != "-":
+        cell += f" [{num(ci[0], 2)}, {num(ci[1], 2)}]"
+    p = res.get("p_holm")
+    if p is None:
+        p = res.get("p_value")
+    if num(p) != "-":
+        cell += f" p={p:.2g}"
+    return cell
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def _dims(body: dict[str, Any]) -> dict[str, Any]:
+    dims = body.get("dimensions")
+    return dims if isinstance(dims, dict) else {}
+
+
+def _calls(usage: dict[str, Any]) -> int | None:
+    """Model calls including cache hits (a resumed run answers some from the cache)."""
+    parts = [usage.get(k) for k in ("calls", "cached_calls")]
+    nums = [p for p in parts if isinstance(p, int) and not isinstance(p, bool)]
+    return sum(nums) if nums else None
+
+
+def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    ours = {k: v for k, v in results.items() if k.startswith("quality-")}
+    peers = {k: v for k, v in results.items() if k.startswith("memalign-")}
+    keyed: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for body in ours.values():
+        for dim, row in _dims(body).items():
+            keyed.setdefault((str(body.get("data")), dim, str(body.get("model"))), {})["ours"] = row
+    for body in peers.values():
+        for dim, row in _dims(body).items():
+            keyed.setdefault((str(body.get("data")), dim, str(body.get("model"))), {})["peer"] = row
+    if not keyed:
+        return []
+    header = ["data", "dimension", "model", "median predictor", "human-human"]
+    header += list(OUR_VARIANTS) + [label for _, label in PEER_VARIANTS]
+    rows = []
+    for (data, dim, model), parts in sorted(keyed.items()):
+        row = parts.get("ours") or {}
+        peer = parts.get("peer") or {}
+        ref = row if isinstance(row, dict) and row else peer
+        cells = [data, dim, f"`{model}`", num(ref.get("median_predictor_mae"))]
+        cells.append(num(ref.get("human_human_mae")))
+        cells += [mae_cell(row.get(v)) if isinstance(row, dict) else "-" for v in OUR_VARIANTS]
+        cells += [
+            mae_cell(peer.get(v)) if isinstance(peer, dict) else "-" for v, _ in PEER_VARIANTS
+        ]
+        rows.append(cells)
+    lines = [
+        "### Quality: MAE against the experts",
+        "",
+        "MAE on held-out folds [95% bootstrap CI]; p: paired bootstrap against the same "
+        "judge's baseline (Holm-corrected for ours). A judge must beat the median predictor.",
+        "",
+        *table(header, rows),
+        "",
+    ]
+    usage_rows = []
+    for name, body in sorted({**ours, **peers}.items()):
+        mpt = body.get("mean_prompt_tokens") or {}
+        align = body.get("alignment") or {}
+        usage_rows.append(
+            [
+                name,
+                num(body.get("n_items")),
+                num(body.get("folds")),
+                num(_calls(align)),
+                " / ".join(f"{k} {num(v, 0)}" for k, v in mpt.items()) or "-",
+                num(body.get("wall_seconds"), 0),
+            ]
+        )
+    lines += table(
+        ["run", "items", "folds", "alignment calls", "mean prompt tokens", "wall s"], usage_rows
+    )
+    return [*lines, ""]
+
+
+def cost_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    body = results.get("cost") or {}
+    if not body and not any(k.startswith(("quality-", "memalign-")) for k in results):
+        return []
+    lines = ["### Cost", ""]
+    ours = body.get("ours") or {}
+    p = ours.get("prompt_tokens_estimate") or {}
+    rows = []
+    if ours:
+        rows.append(
+            [
+                f"judgealign ({ours.get('data', '-')}/{ours.get('dimension', '-')}, estimate)",
+                num(p.get("baseline_mean"), 0),
+                num(p.get("aligned_mean"), 0),
+                num(p.get("ratio"), 2),
+                num(ours.get("alignment_calls_per_50_labels"), 1),
+            ]
+        )
+    # Read the real-model runs directly (fresher than the copy cost.json took).
+    for name, run in sorted(results.items()):
+        if not name.startswith(("quality-", "memalign-")):
+            continue
+        mpt = run.get("mean_prompt_tokens") or {}
+        aligned = mpt.get("full", mpt.get("memalign"))
+        base = mpt.get("baseline")
+        ratio = aligned / base if num(aligned) != "-" and num(base) != "-" and base else None
+        rows.append(
+            [
+                f"{name} (counted by the endpoint)",
+                num(base, 0),
+                num(aligned, 0),
+                num(ratio, 2),
+                num(run.get("alignment_calls_per_50_labels"), 1),
+            ]
+        )
+    lines += table(
+        ["judge", "baseline prompt tokens", "aligned prompt tokens", "ratio", "calls / 50 labels"],
+        rows,
+    )
+    target = ours.get("target")
+    if target:
+        met = ours.get("target_met")
+        lines += ["", f"Target: {target}: {'met' if met else 'not met' if met is False else '-'}."]
+    sweep = body.get("budget_sweep") or []
+    if sweep:
+        lines += ["", "Prompt budgets (ours): k, episode / guideline budget -> ratio: "]
+        lines[-1] += "; ".join(
+            f"k={s.get('k')}, {s.get('episode_budget_tokens')}/{s.get('guideline_budget_tokens')}"
+            f" -> x{num(s.get('ratio'), 2)}"
+            for s in sweep
+        )
+    return [*lines, ""]
+
+
+def throughput_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    body = results.get("throughput")
+    levels = body.get("levels") if body else None
+    if not isinstance(levels, list) or not levels:
+        return []
+    rows = [
+        [
+            num(lv.get("concurrency")),
+            num(lv.get("per_second"), 2),
+            num(lv.get("ideal_per_second"), 2),
+            num(lv.get("efficiency"), 3),
+        ]
+        for lv in levels
+        if isinstance(lv, dict)
+    ]
+    delay = num(body.get("delay_seconds") if body else None, 2)
+    return [
+        f"### Throughput (server answering after {delay} s)",
+        "",
+        *table(["concurrency", "judgements/s", "ideal", "efficiency"], rows),
+        "",
+    ]
+
+
+def retrieval_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    body = results.get("retrieval")
+    rows_in = body.get("results") if body else None
+    if not isinstance(rows_in, list) or not rows_in:
+        return []
+    rows = [
+        [
+            num(r.get("episodes")),
+            num(r.get("dim")),
+            num(r.get("index_build_ms"), 2),
+            num(r.get("median_ms"), 3),
+            num(r.get("p95_ms"), 3),
+        ]
+        for r in rows_in
+        if isinstance(r, dict)
+    ]
+    return [
+        f"### Retrieval latency (top-{num(body.get('k') if body else None)})",
+        "",
+        *table(["episodes", "dim", "index build ms", "median ms", "p95 ms"], rows),
+        "",
+    ]
+
+
+def local_model_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    body = results.get("local-model")
+    models = body.get("models") if body else None
+    if not isinstance(models, dict) or not models:
+        return []
+    rows = []
+    for key, m in models.items():
+        if not isinstance(m, dict):
+            continue
+        rows.append(
+            [
+                f"`local:{key}`",
+                str(m.get("model", "-")),
+                num(m.get("prompt_tok_s"), 0),
+                num(m.get("gen_tok_s_json_grammar", m.get("gen_tok_s_raw")), 1),
+                num(m.get("judgement_first_call_seconds"), 1),
+                num(m.get("peak_rss_mb")),
+            ]
+        )
+    header = ["name", "model", "prompt tok/s", "gen tok/s", "first judgement s", "peak MB"]
+    lines = ["### Local model speed", "", *table(header, rows)]
+    emb = body.get("embedder") if body else None
+    if isinstance(emb, dict):
+        lines += [
+            "",
+            f"Embedder {emb.get('model', '-')}: {num(emb.get('texts_per_s_256_wordpieces'), 1)} "
+            f"texts/s (256 wordpieces), {num(emb.get('texts_per_s_short_sentences'), 0)} "
+            "texts/s (short sentences).",
+        ]
+    return [*lines, ""]
+
+
+def _timings(body: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    if isinstance(body, dict):
+        for key, value in body.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict | list):
+                found += _timings(value, name + ".")
+            elif "second" in key and isinstance(value, int | float):
+                found.append((name, value))
+    elif isinstance(body, list):
+        for i, value in enumerate(body):
+            found += _timings(value, f"{prefix}{i}.")
+    return found
+
+
+def demo_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    rows = []
+    for name, body in sorted(results.items()):
+        if name.startswith("demo"):
+            rows += [[name, key, num(v, 1)] for key, v in _timings(body)[:20]]
+    if not rows:
+        return []
+    return ["### Demo timings", "", *table(["run", "step", "seconds"], rows), ""]
+
+
+def render(results_dir: Path) -> str:
+    """The markdown between the markers (without them)."""
+    results = load_results(results_dir)
+    sections = [
+        quality_section(results),
+        cost_section(results),
+        throughput_section(results),
+        retrieval_section(results),
+        local_model_section(results),
+        demo_section(results),
+    ]
+    body = [line for section in sections for line in section]
+    if not body:
+        body = ["No results yet: run the benchmarks above, then `python bench/summarize.py`.", ""]
+    created = sorted(str(b.get("created")) for b in results.values() if b.get("created"))
+    stamp = f"_Generated by bench/summarize.py from {len(results)} result file(s)"
+    stamp += f"; newest {created[-1]}_" if created else "_"
+    return "\n".join(["## Latest results", "", stamp, "", *body]).rstrip() + "\n"
+
+
+def update_readme(readme: Path, results_dir: Path) -> str:
+    """Replace (or append) the marked section of ``readme``; returns the new text."""
+    section = f"{START}\n{render(results_dir)}{END}"
+    text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmarks\n"
+    start, end = text.find(START), text.find(END)
+    if start != -1 and end > start:
+        new = text[:start] + section + text[end + len(END) :]
+    else:
+        new = text.rstrip() + "\n\n" + section + "\n"
+    readme.write_text(new, encoding="utf-8")
+    return new
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--results", type=Path, default=HERE / "results")
+    ap.add_argument("--readme", type=Path, default=HERE / "README.md")
+    args = ap.parse_args(argv)
+    update_readme(args.readme, args.results)
+    print(f"updated {args.readme}")
+
+
+if __name__ == "__main__":
+    main()

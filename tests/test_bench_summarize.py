@@ -1,0 +1,158 @@
+"""bench/summarize.py on small synthetic result files (missing and partial ones included)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_summarize", BENCH / "summarize.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_summarize"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+summarize = _load()
+
+
+def variant(mae: float, p: float | None = None) -> dict[str, Any]:
+    return {"mae": mae, "mae_ci": [mae - 0.1, mae + 0.1], "p_holm": p, "n_scored": 10}
+
+
+def write(folder: Path, name: str, body: dict[str, Any] | str) -> None:
+    text = body if isinstance(body, str) else json.dumps(body)
+    (folder / f"{name}.json").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    common = {"data": "summeval_expert", "model": "local:fast", "n_items": 32, "folds": 2}
+    write(
+        folder,
+        "quality-summeval-expert-local-fast",
+        {
+            **common,
+            "created": "2026-11-28T10:00:00+00:00",
+            "dimensions": {
+                "coherence": {
+                    "median_predictor_mae": 0.7,
+                    "human_human_mae": None,
+                    "baseline": variant(1.2),
+                    "full": variant(0.8, 0.004),
+                }
+            },
+            "alignment": {"calls": 4},
+            "mean_prompt_tokens": {"baseline": 1500.0, "full": 2100.0},
+            "wall_seconds": 900.0,
+        },
+    )
+    write(
+        folder,
+        "memalign-summeval-expert-local-fast",
+        {
+            **common,
+            "dimensions": {
+                "coherence": {
+                    "median_predictor_mae": 0.7,
+                    "baseline": variant(1.3),
+                    "memalign": {**variant(1.1), "p_holm": None, "p_value": 0.2},
+                }
+            },
+            "mean_prompt_tokens": {"baseline": 1200.0, "memalign": 5000.0},
+            "alignment_calls_per_50_labels": 15.6,
+        },
+    )
+    write(folder, "memalign-x-dry-run", {**common, "dry_run": True, "data": "DRYRUN"})
+    write(folder, "throughput", {"delay_seconds": 0.5, "levels": [{"concurrency": 32}]})
+    write(folder, "retrieval", {"k": 3, "results": "not a list"})
+    write(folder, "broken", "{ not json")
+    write(
+        folder,
+        "cost",
+        {
+            "ours": {
+                "data": "summeval_expert",
+                "dimension": "coherence",
+                "prompt_tokens_estimate": {
+                    "baseline_mean": 1487,
+                    "aligned_mean": 2707.4,
+                    "ratio": 1.82,
+                },
+                "alignment_calls_per_50_labels": 2.0,
+                "target": "aligned prompt tokens <= 1.5x baseline",
+                "target_met": False,
+            },
+            "budget_sweep": [
+                {
+                    "k": 2,
+                    "episode_budget_tokens": 250,
+                    "guideline_budget_tokens": 400,
+                    "ratio": 1.43,
+                }
+            ],
+        },
+    )
+    return folder
+
+
+def test_render_tables_and_tolerates_partial_files(results: Path) -> None:
+    text = summarize.render(results)
+    row = next(line for line in text.splitlines() if line.startswith("| summeval_expert"))
+    assert "coherence" in row and "`local:fast`" in row
+    assert "0.800 [0.70, 0.90] p=0.004" in row  # ours, full
+    assert "1.100 [1.00, 1.20] p=0.2" in row  # the peer's MemAlign beside ours
+    assert "DRYRUN" not in text  # dry runs are not results
+    assert "| 32 | - | - | - |" in text  # throughput row with missing fields
+    assert "Retrieval latency" not in text  # unusable section skipped, not fatal
+    assert "x1.43" in text and "not met" in text
+    assert "15.6" in text  # MemAlign calls per 50 labels in the cost table
+
+
+def test_update_readme_replaces_only_between_markers(results: Path, tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# Bench\n\nintro\n\n{summarize.START}\nold table\n{summarize.END}\n\nfooter\n",
+        encoding="utf-8",
+    )
+    summarize.update_readme(readme, results)
+    text = readme.read_text(encoding="utf-8")
+    assert "old table" not in text
+    assert text.startswith("# Bench\n\nintro\n")
+    assert text.rstrip().endswith("footer")
+    assert text.count(summarize.START) == 1 and "## Latest results" in text
+    once = text
+    summarize.update_readme(readme, results)
+    assert readme.read_text(encoding="utf-8") == once  # idempotent
+
+
+def test_missing_markers_and_empty_results(tmp_path: Path) -> None:
+    empty = tmp_path / "none"
+    empty.mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text("# Bench\n", encoding="utf-8")
+    summarize.main(["--results", str(empty), "--readme", str(readme)])
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("# Bench\n")
+    assert summarize.START in text and summarize.END in text
+    assert "No results yet" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, "-"), (float("nan"), "-"), ("NaN", "-"), (True, "-"), (3, "3"), (0.12345, "0.123")],
+)
+def test_num_formats_missing_values(value: object, expected: str) -> None:
+    assert summarize.num(value) == expected
