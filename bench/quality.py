@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=40)
     ap.add_argument("--dimension", action="append", default=None)
     ap.add_argument("--variants", default="baseline,semantic,episodic,full")
-    ap.add_argument("--k", type=int, default=3)
+    ap.add_argument("--k", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resamples", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=1)
@@ -114,7 +114,10 @@ def main() -> None:
         seed=args.seed,
         reflection_model=args.reflection_model,
         item_budget_tokens=1500,
-        episode_budget_tokens=350,
+        # Sized by bench/cost.py: k=2 short episodes and a 400-token guideline budget keep
+        # aligned prompts within 1.5x the baseline's (k=3 with 350-token episodes was 1.8x).
+        episode_budget_tokens=250,
+        guideline_budget_tokens=400,
     )
     tag = f"quality-{slug(name)}-{slug(args.model)}"
     run_dir = args.run_dir or RESULTS.parent / "runs" / tag

@@ -217,7 +217,11 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
         embedder=FakeEmbedder(),
         cache_dir=cache,
     )
-    # No call repeated: what the first run finished is not asked again.
-    assert len(first.calls) - 1 + len(second.calls) == total
+    # No call repeated: what the first run finished (stored, or answered and cached while
+    # other calls were still in flight) is not asked again. Only the calls in flight when the
+    # interrupt hit (at most the concurrency, 4) may be asked again.
+    finished = {r.model_dump_json() for r in first.calls[:-4]}
+    assert not finished & {r.model_dump_json() for r in second.calls}
+    assert len(first.calls) - 1 + len(second.calls) <= total + 3
     assert _without_volatile(resumed) == _without_volatile(reference)
     assert (run_dir / "report.json").exists() and (run_dir / "report.html").exists()

@@ -183,9 +183,10 @@ def test_missing_optional_backends_say_what_to_install(monkeypatch: pytest.Monke
     with pytest.raises(ConfigError, match=r"pip install 'judgealign\[litellm\]'"):
         resolve_llm("litellm:anthropic/claude-3-5-haiku")
     monkeypatch.setitem(sys.modules, "judgealign.providers.local", None)
-    with pytest.raises(ConfigError, match=r"judgealign\[local\]"):
+    monkeypatch.setitem(sys.modules, "judgealign.providers.local_embedder", None)
+    with pytest.raises(ConfigError, match=r"scripts/install-local\.sh"):
         resolve_llm("local:default")
-    with pytest.raises(ConfigError, match=r"judgealign\[local\]"):
+    with pytest.raises(ConfigError, match=r"scripts/install-local\.sh"):
         resolve_embedder("local:default")
 
 
@@ -194,6 +195,8 @@ def test_provider_module_without_factory_is_a_config_error(
 ) -> None:
     import types
 
-    monkeypatch.setitem(sys.modules, "judgealign.providers.local", types.ModuleType("stub"))
+    monkeypatch.setitem(
+        sys.modules, "judgealign.providers.local_embedder", types.ModuleType("stub")
+    )
     with pytest.raises(ConfigError, match="offers no local_embedder_factory"):
         resolve_embedder("local:default")

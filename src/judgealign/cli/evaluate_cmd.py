@@ -70,7 +70,10 @@ def evaluate(
     ),
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = False,
     tracking_uri: Annotated[
-        str | None, typer.Option(help="MLflow tracking URI (default: file store in the run).")
+        str | None, typer.Option(help="MLflow tracking URI (default: SQLite in the run folder).")
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment (default: judgealign-RUBRIC).")
     ] = None,
 ) -> None:
     """Grouped k-fold evaluation of baseline and aligned variants; writes the reports."""
@@ -114,7 +117,10 @@ def evaluate(
     render_console(report, console)
     console.print(f"report: {out / 'report.html'}  (data: {out / 'report.json'})")
     if mlflow:
-        from judgealign.report.mlflow_log import log_to_mlflow
+        from judgealign.report.mlflow_log import default_tracking_uri, log_to_mlflow
 
-        run_id = log_to_mlflow(report, run_dir=out, tracking_uri=tracking_uri, run_name=out.name)
-        console.print(f"MLflow run {run_id} ({tracking_uri or 'file:' + str(out / 'mlruns')})")
+        uri = tracking_uri or default_tracking_uri(out)
+        run_id = log_to_mlflow(
+            report, run_dir=out, tracking_uri=uri, experiment=experiment, run_name=out.name
+        )
+        console.print(f"MLflow run {run_id} in {uri}")

@@ -8,6 +8,7 @@ from judgealign import __version__
 from judgealign.cli.align_cmd import align, memory_app
 from judgealign.cli.demo_cmd import demo
 from judgealign.cli.evaluate_cmd import evaluate
+from judgealign.cli.report_cmd import report
 from judgealign.cli.rubric_cmd import rubric_app
 from judgealign.cli.score_cmd import score
 from judgealign.cli.serve_cmd import serve
@@ -20,6 +21,7 @@ app = typer.Typer(
 app.command(help="Score items on a rubric (zero-shot, or with --judge from `align`).")(score)
 app.command(help="Fit a judge's dual memory on expert labels.")(align)
 app.command(help="Cross-validated baseline vs aligned evaluation with statistics.")(evaluate)
+app.command(help="Show a saved run's report; rewrite it or log it to MLflow.")(report)
 app.command(help="Run the offline demo: ML-notebook judges on the shipped demo set.")(demo)
 app.command(help="Serve a model over an OpenAI-compatible API on 127.0.0.1.")(serve)
 app.add_typer(rubric_app, name="rubric")

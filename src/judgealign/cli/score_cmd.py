@@ -73,10 +73,9 @@ def score(
             raise DataError("give --rubric NAME (or --judge judge.json from `judgealign align`)")
         judge = Judge(
             load_rubric(rubric),
-            JudgeParams(),
+            JudgeParams().model_copy(update=overrides),
             cache_dir=cache_dir,
             concurrency=concurrency,
-            **overrides,
         )
     items = load_items_and_refs(paths)
     dims = list(dimension) if dimension else list(judge.rubric.dimension_ids)

@@ -43,7 +43,7 @@ def run_evaluation(
 
     With ``run_dir``, finished judgements and fitted judges are kept there, so rerunning the
     same call after an interruption recomputes nothing; the run folder then holds
-    ``report.json`` and ``report.html``.
+    ``report.json``, ``report.html`` and ``report.md``.
 
     >>> from judgealign.demo import load_demo
     >>> from judgealign.rubric import load_rubric
@@ -89,7 +89,9 @@ def run_evaluation(
     )
     if run_dir is not None:
         from judgealign.report.html import write_html
+        from judgealign.report.markdown import write_markdown
 
         report.save(run_dir / "report.json")
         write_html(report, run_dir / "report.html")
+        write_markdown(report, run_dir / "report.md")
     return report

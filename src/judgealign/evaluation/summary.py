@@ -61,7 +61,9 @@ def _interval(
 
 
 def _paired(
-    dim: Dimension, expert: dict[str, float], judgements: dict[tuple[str, str], Judgement]
+    dim: Dimension,
+    expert: dict[tuple[str, str], float],
+    judgements: dict[tuple[str, str], Judgement],
 ) -> PairedScores:
     ex = {i: s for (i, d), s in expert.items() if d == dim.id}
     jd = {i: (j.score if j.ok else None) for (i, d), j in judgements.items() if d == dim.id}

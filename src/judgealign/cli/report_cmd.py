@@ -1,0 +1,66 @@
+"""``judgealign report``: re-render or log a finished run without recomputing anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from judgealign.cli.common import one_line_errors
+from judgealign.errors import ConfigError, DataError
+
+
+@one_line_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder (with report.json) or a report.json.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="console, markdown or html (markdown/html to stdout).")
+    ] = "console",
+    write: Annotated[
+        bool, typer.Option(help="Regenerate report.html and report.md in the run folder.")
+    ] = False,
+    mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = False,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI (default: SQLite in the run folder).")
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment (default: judgealign-RUBRIC).")
+    ] = None,
+) -> None:
+    """Show a saved evaluation report; optionally rewrite its files or log it to MLflow."""
+    from judgealign.report.model import EvaluationReport
+
+    path = run / "report.json" if run.is_dir() else run
+    if not path.is_file():
+        raise DataError(f"{path}: no report here; run `judgealign evaluate --out {run}` first")
+    rep = EvaluationReport.load(path)
+    run_dir = path.parent
+    if fmt == "console":
+        from judgealign.report.console import render_console
+
+        render_console(rep, Console())
+    elif fmt == "markdown":
+        from judgealign.report.markdown import render_markdown
+
+        typer.echo(render_markdown(rep), nl=False)
+    elif fmt == "html":
+        from judgealign.report.html import render_html
+
+        typer.echo(render_html(rep), nl=False)
+    else:
+        raise ConfigError(f"--format {fmt!r}: choose console, markdown or html")
+    if write:
+        from judgealign.report.html import write_html
+        from judgealign.report.markdown import write_markdown
+
+        write_html(rep, run_dir / "report.html")
+        write_markdown(rep, run_dir / "report.md")
+        typer.echo(f"wrote {run_dir / 'report.html'} and {run_dir / 'report.md'}", err=True)
+    if mlflow:
+        from judgealign.report.mlflow_log import default_tracking_uri, log_to_mlflow
+
+        uri = tracking_uri or default_tracking_uri(run_dir)
+        run_id = log_to_mlflow(rep, run_dir, tracking_uri=uri, experiment=experiment)
+        typer.echo(f"MLflow run {run_id} in {uri}", err=True)

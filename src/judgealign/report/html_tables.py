@@ -1,0 +1,344 @@
+"""HTML tables for the report page: run configuration, usage, summaries, judgements.
+
+Kept apart from the page layout in ``html.py`` so each stays small. Every function returns an
+HTML fragment in which all report-derived text has passed through ``html.escape``: item ids,
+rationales and error messages come from models and user files and must never become markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from judgealign.judge.judgement import Judgement
+from judgealign.providers.types import Usage
+from judgealign.report.model import EvaluationReport, Interval, JudgementRecord
+
+DASH = "—"
+RATIONALE_CHARS = 300
+ERROR_CHARS = 160
+
+
+def esc(text: object) -> str:
+    """Escape any value for HTML text or a quoted attribute.
+
+    >>> esc("<b>")
+    '&lt;b&gt;'
+    """
+    return escape(str(text), quote=True)
+
+
+def fmt_num(x: float | None, digits: int = 2) -> str:
+    """A number with ``digits`` decimals, or a dash for None.
+
+    >>> fmt_num(None), fmt_num(0.12345)
+    ('—', '0.12')
+    """
+    return DASH if x is None else f"{x:.{digits}f}"
+
+
+def fmt_interval(iv: Interval | None, digits: int = 2) -> str:
+    """``estimate [low, high]``, or a dash.
+
+    >>> fmt_interval(Interval(estimate=0.5, low=0.25, high=0.75))
+    '0.50 [0.25, 0.75]'
+    """
+    if iv is None:
+        return DASH
+    return f"{iv.estimate:.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
+
+
+def fmt_p(p: float | None) -> str:
+    """A p-value, ``<0.001`` below that.
+
+    >>> fmt_p(0.0001), fmt_p(0.0312)
+    ('<0.001', '0.031')
+    """
+    if p is None:
+        return DASH
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_pct(x: float | None) -> str:
+    """A share as a percentage.
+
+    >>> fmt_pct(0.5)
+    '50%'
+    """
+    return DASH if x is None else f"{x * 100:.0f}%"
+
+
+def fmt_seconds(s: float) -> str:
+    """Seconds as ``12.3 s`` or ``4 min 05 s``.
+
+    >>> fmt_seconds(245)
+    '4 min 05 s'
+    """
+    if s < 60:
+        return f"{s:.1f} s"
+    m, sec = divmod(round(s), 60)
+    if m < 60:
+        return f"{m} min {sec:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+def _td(value: str, cls: str = "", title: str = "") -> str:
+    c = f' class="{esc(cls)}"' if cls else ""
+    t = f' title="{esc(title)}"' if title else ""
+    return f"<td{c}{t}>{esc(value)}</td>"
+
+
+def _kv_table(rows: Sequence[tuple[str, str]], cls: str) -> str:
+    body = "".join(f"<tr><th scope='row'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    return f'<table class="{cls}">{body}</table>'
+
+
+def config_table(report: EvaluationReport) -> str:
+    """The run configuration as a two-column table."""
+    c = report.config
+    rubric = f"{c.rubric_id} — {report.rubric.name}" if report.rubric.name else c.rubric_id
+    ci = f"{c.ci_method} bootstrap, {c.n_resamples:,} resamples"
+    ci += f", {c.draw_size} items per draw" if c.draw_size is not None else ", n-from-n draws"
+    rows = [
+        ("Name", c.name or DASH),
+        ("Rubric", rubric),
+        ("Judge model", c.model),
+        ("Reflection model", c.reflection_model or f"{DASH} (judge model)"),
+        ("Embedder", c.embedder),
+        ("Variants", ", ".join(c.variants)),
+        ("Dimensions", ", ".join(c.dimensions)),
+        ("Items (groups)", f"{c.n_items} ({c.n_groups} groups)"),
+        ("Labels", str(c.n_labels)),
+        ("Folds / seed", f"{c.folds} / {c.seed}"),
+        ("Confidence intervals", ci),
+        ("Leakage checked", "yes" if report.leakage_checked else "NO"),
+        ("Wall time", fmt_seconds(report.wall_seconds)),
+        ("Created", f"{report.created} (judgealign {report.judgealign_version})"),
+    ]
+    return _kv_table(rows, "config")
+
+
+def usage_table(report: EvaluationReport) -> str:
+    """Calls and tokens spent aligning (reflection, embeddings) and scoring."""
+    rows: list[tuple[str, Usage]] = [
+        ("Alignment", report.usage_alignment),
+        ("Scoring", report.usage_scoring),
+        ("Total", report.usage_alignment + report.usage_scoring),
+    ]
+    head = (
+        "<tr><th>Phase</th><th>Calls</th><th>Cached</th><th>Prompt tokens</th>"
+        "<th>Completion tokens</th><th>Total tokens</th><th>Provider time</th></tr>"
+    )
+    body = "".join(
+        f"<tr><th scope='row'>{esc(name)}</th>"
+        + "".join(
+            _td(v, "num")
+            for v in (
+                f"{u.calls:,}",
+                f"{u.cached_calls:,}",
+                f"{u.prompt_tokens:,}",
+                f"{u.completion_tokens:,}",
+                f"{u.total_tokens:,}",
+                fmt_seconds(u.seconds),
+            )
+        )
+        + "</tr>"
+        for name, u in rows
+    )
+    return f'<table class="usage"><thead>{head}</thead><tbody>{body}</tbody></table>'
+
+
+def _iv_cell(iv: Interval | None, cls: str = "num", signed: bool = False) -> str:
+    if iv is None:
+        return f'<td class="{cls}">{DASH}</td>'
+    f = "+.2f" if signed else ".2f"
+    return (
+        f'<td class="{cls}">{iv.estimate:{f}}<br><small>[{iv.low:{f}}, {iv.high:{f}}]</small></td>'
+    )
+
+
+def summary_table(report: EvaluationReport) -> str:
+    """Per dimension: each variant's MAE, its change against the baseline, reference levels."""
+    variants = report.config.variants or list(dict.fromkeys(r.variant for r in report.results))
+    dims = report.config.dimensions or list(dict.fromkeys(r.dimension for r in report.results))
+    refs = {r.dimension: r for r in report.references}
+    top = "<tr><th rowspan='2' scope='col'>Dimension</th><th rowspan='2' scope='col'>n</th>"
+    sub = ""
+    for v in variants:
+        if v == "baseline":
+            top += "<th rowspan='2' scope='col'>baseline<br>MAE [CI]</th>"
+        else:
+            top += f"<th colspan='3' scope='colgroup' class='v-{esc(v)}'>{esc(v)}</th>"
+            sub += "<th>MAE [CI]</th><th>Δ vs baseline [CI]</th><th>p<br>(Holm p)</th>"
+    top += "<th rowspan='2' scope='col'>median<br>predictor<br>MAE</th>"
+    top += "<th rowspan='2' scope='col'>human-<br>human<br>MAE</th></tr>"
+    rows = []
+    for dim in dims:
+        per = [report.result(v, dim) for v in variants]
+        n = max((r.n_items for r in per if r is not None), default=0)
+        cells = [f"<th scope='row'>{esc(dim)}</th>", _td(str(n), "num")]
+        for v, res in zip(variants, per, strict=True):
+            cells.append(_iv_cell(res.mae if res else None))
+            if v == "baseline":
+                continue
+            comp = report.comparison(dim, v)
+            if comp is None:
+                cells += [_td(DASH, "num")] * 2
+                continue
+            d = comp.delta
+            cls = "num better" if d.high < 0 else ("num worse" if d.low > 0 else "num")
+            rel = "" if comp.relative_change is None else f" ({comp.relative_change:+.0%})"
+            tip = (
+                f"{comp.n} paired items: {comp.reference} {comp.mae_reference:.3f}"
+                f" → {v} {comp.mae_variant:.3f}"
+            )
+            cells.append(
+                f'<td class="{cls}" title="{esc(tip)}">{esc(f"{d.estimate:+.2f}{rel}")}'
+                f"<br><small>[{d.low:+.2f}, {d.high:+.2f}]</small></td>"
+            )
+            sig = "num sig" if comp.p_holm < 0.05 else "num"
+            cells.append(
+                f'<td class="{sig}">{esc(fmt_p(comp.p_value))}'
+                f"<br><small>({esc(fmt_p(comp.p_holm))})</small></td>"
+            )
+        ref = refs.get(dim)
+        cells.append(_td(fmt_num(ref.median_predictor_mae if ref else None), "num"))
+        hh = ref.human_human_mae if ref else None
+        hh_tip = f"{ref.n_multi_rated} multi-rated items" if ref and hh is not None else ""
+        cells.append(_td(fmt_num(hh), "num", hh_tip))
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    if not rows:
+        rows.append("<tr><td colspan='99'>No results.</td></tr>")
+    return (
+        f'<table class="summary" id="summary-table"><thead>{top}<tr>{sub}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def agreement_table(report: EvaluationReport) -> str:
+    """Per dimension and variant: agreement statistics, N/A handling, failures."""
+    head = "".join(
+        f"<th scope='col'>{esc(h)}</th>"
+        for h in (
+            "Dimension", "Variant", "Items", "Scored", "MAE [CI]", "Bias [CI]", "Exact",
+            "Within ±1", "QWK", "Spearman", "Krippendorff α", "N/A agreement",
+            "N/A expert only", "N/A judge only", "Failed",
+        )
+    )  # fmt: skip
+    order = {d: i for i, d in enumerate(report.config.dimensions)}
+    vorder = {v: i for i, v in enumerate(report.config.variants)}
+    results = sorted(
+        report.results, key=lambda r: (order.get(r.dimension, 99), vorder.get(r.variant, 99))
+    )
+    rows = []
+    for r in results:
+        cells = [
+            _td(r.dimension),
+            _td(r.variant, f"variant v-{r.variant}"),
+            _td(str(r.n_items), "num"),
+            _td(str(r.n_scored), "num"),
+            _iv_cell(r.mae),
+            _iv_cell(r.bias, signed=True),
+            _td(fmt_pct(r.exact_agreement), "num"),
+            _td(fmt_pct(r.within_one), "num"),
+            _td(fmt_num(r.qwk), "num"),
+            _td(fmt_num(r.spearman), "num"),
+            _td(fmt_num(r.krippendorff_alpha), "num"),
+            _td(fmt_pct(r.na_agreement), "num"),
+            _td(str(r.na_expert_only), "num"),
+            _td(str(r.na_judge_only), "num"),
+            _td(str(r.failed), "num warn" if r.failed else "num"),
+        ]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    if not rows:
+        rows.append("<tr><td colspan='15'>No results.</td></tr>")
+    return (
+        f'<table class="agreement"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _score(x: float | None, na_value: int | None) -> str:
+    if x is None:
+        return DASH
+    if na_value is not None and x == na_value:
+        return "N/A"
+    return f"{x:g}"
+
+
+def _status(j: Judgement) -> tuple[str, str]:
+    if j.error:
+        msg = j.error if len(j.error) <= ERROR_CHARS else j.error[:ERROR_CHARS] + "…"
+        return f"error: {msg}", "err"
+    if j.score is None:
+        return "no score", "err"
+    return ("ok" if j.attempts <= 1 else f"ok ({j.attempts} attempts)"), "ok"
+
+
+def _ids(ids: Sequence[str]) -> str:
+    if not ids:
+        return f"<td class='ids'>{DASH}</td>"
+    return "<td class='ids'>" + "<br>".join(esc(i) for i in ids) + "</td>"
+
+
+def judgement_table(report: EvaluationReport, limit: int = 2000) -> str:
+    """Every out-of-fold judgement (up to ``limit`` rows), grouped by dimension and item."""
+    order = {d: i for i, d in enumerate(report.config.dimensions)}
+    vorder = {v: i for i, v in enumerate(report.config.variants)}
+    na = {d.id: d.scale.na_value for d in report.rubric.dimensions}
+
+    def key(r: JudgementRecord) -> tuple[int, str, int]:
+        j = r.judgement
+        return (order.get(j.dimension, 99), j.item, vorder.get(r.variant, 99))
+
+    records = sorted(report.judgements, key=key)
+    shown = records[:limit]
+    head = "".join(
+        f"<th scope='col'>{esc(h)}</th>"
+        for h in (
+            "Item", "Dimension", "Variant", "Fold", "Expert", "Judge", "|Error|",
+            "Status", "Rationale", "Guidelines seen", "Episodes seen",
+        )
+    )  # fmt: skip
+    rows = []
+    for r in shown:
+        j = r.judgement
+        nv = na.get(j.dimension)
+        err = DASH
+        scored = r.expert is not None and j.score is not None and j.ok
+        if scored and (nv is None or nv not in (r.expert, j.score)):
+            err = f"{abs((j.score or 0.0) - (r.expert or 0.0)):g}"
+        status, cls = _status(j)
+        rationale = j.rationale.strip()
+        short = (
+            rationale if len(rationale) <= RATIONALE_CHARS else rationale[:RATIONALE_CHARS] + "…"
+        )
+        exp = "" if j.expected_score is None else f"expected score {j.expected_score:.2f}"
+        rows.append(
+            f"<tr class='{cls}'>"
+            + _td(j.item, "item")
+            + _td(j.dimension)
+            + _td(r.variant, f"variant v-{r.variant}")
+            + _td(str(r.fold) if r.fold >= 0 else DASH, "num")
+            + _td(_score(r.expert, nv), "num")
+            + _td(_score(j.score, nv), "num", exp)
+            + _td(err, "num")
+            + _td(status, "status")
+            + _td(short, "rationale")
+            + _ids(j.guidelines)
+            + _ids(j.episodes)
+            + "</tr>"
+        )
+    if not rows:
+        rows.append("<tr><td colspan='11'>No judgements in this report.</td></tr>")
+    note = ""
+    if len(records) > len(shown):
+        note = (
+            f"<p class='note'>Showing the first {len(shown):,} of {len(records):,} judgements; "
+            "all of them are in report.json.</p>"
+        )
+    return (
+        f"{note}<table class='judgements'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )

@@ -1,0 +1,98 @@
+"""Markdown rendering: the headline table plus per-variant detail, for PRs and notebooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from judgealign.report.model import EvaluationReport
+from judgealign.report.table import COLUMNS, fmt_interval, footer_lines, summary_rows
+
+
+def _cell(text: str) -> str:
+    # A pipe inside a cell would split it; newlines would end the row.
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(_cell(h) for h in header) + " |"]
+    out.append("|" + "|".join(" --- " for _ in header) + "|")
+    out.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows)
+    return out
+
+
+def _opt(x: float | None, digits: int = 2) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def render_markdown(report: EvaluationReport, reference: str = "baseline") -> str:
+    """The report as Markdown: headline table, details per variant, run facts.
+
+    >>> print(render_markdown(report))  # doctest: +SKIP
+    """
+    cfg = report.config
+    lines = [f"# {cfg.name or 'Evaluation'}: {cfg.rubric_id} judges vs experts", ""]
+    rows = []
+    for row in summary_rows(report, reference):
+        cells = list(row.cells)
+        if row.significant:
+            cells[5] = f"**{cells[5]}**"
+        rows.append(cells)
+    lines += _table(COLUMNS, rows)
+    lines += ["", "## Details per variant", ""]
+    detail_cols = [
+        "Dimension",
+        "Variant",
+        "n scored",
+        "MAE [CI]",
+        "Bias [CI]",
+        "Exact",
+        "Within 1",
+        "QWK",
+        "Spearman",
+        "α (Krippendorff)",
+        "N/A agreement",
+        "Failed",
+    ]
+    detail = []
+    for dim in cfg.dimensions:
+        for variant in cfg.variants:
+            r = report.result(variant, dim)
+            if r is None:
+                continue
+            detail.append(
+                [
+                    dim,
+                    variant,
+                    f"{r.n_scored}/{r.n_items}",
+                    fmt_interval(r.mae),
+                    fmt_interval(r.bias),
+                    _opt(r.exact_agreement),
+                    _opt(r.within_one),
+                    _opt(r.qwk),
+                    _opt(r.spearman),
+                    _opt(r.krippendorff_alpha),
+                    _opt(r.na_agreement),
+                    str(r.failed),
+                ]
+            )
+    lines += _table(detail_cols, detail)
+    if report.learning_curve:
+        lines += ["", "## Learning curve (MAE by labels used for alignment)", ""]
+        curve = [
+            [p.dimension, p.variant, str(p.n_labels), fmt_interval(p.mae)]
+            for p in report.learning_curve
+        ]
+        lines += _table(["Dimension", "Variant", "Labels", "MAE [CI]"], curve)
+    lines += ["", "## Run", ""]
+    lines += [f"- {line}" for line in footer_lines(report)]
+    lines.append(f"- judgealign {report.judgealign_version}, created {report.created}")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(report: EvaluationReport, path: Path) -> Path:
+    """Write ``render_markdown`` to ``path`` (folders created, replaced atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(render_markdown(report), encoding="utf-8")
+    tmp.replace(path)
+    return path

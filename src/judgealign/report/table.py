@@ -1,0 +1,134 @@
+"""The headline table, as plain strings, shared by the console and Markdown renderers.
+
+One row per (dimension, aligned variant): the baseline's MAE and the variant's MAE with
+their intervals, the paired change and its p-values, and the reference levels a judge must
+beat. Keeping the formatting here means the console and the Markdown file never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from judgealign.report.model import EvaluationReport, Interval
+
+COLUMNS = (
+    "Dimension",
+    "Variant",
+    "n",
+    "Baseline MAE [CI]",
+    "Aligned MAE [CI]",
+    "Change",
+    "p (Holm)",
+    "Bias",
+    "Median pred.",
+    "Human-human",
+)
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One formatted row; ``significant`` marks a Holm-adjusted p below 0.05."""
+
+    cells: tuple[str, ...]
+    significant: bool = False
+    better: bool | None = None  # True when the variant's MAE is lower than the baseline's
+
+
+def fmt_interval(iv: Interval | None, digits: int = 2) -> str:
+    """``0.42 [0.30, 0.55]``, or an em dash when there is nothing to show.
+
+    >>> fmt_interval(Interval(estimate=0.5, low=0.25, high=0.75))
+    '0.50 [0.25, 0.75]'
+    """
+    if iv is None:
+        return "—"
+    return f"{iv.estimate:.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
+
+
+def fmt_p(p: float | None) -> str:
+    """p-values to two significant digits, with a floor instead of a misleading zero."""
+    if p is None:
+        return "—"
+    if p < 0.001:
+        return "<0.001"
+    return f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
+
+
+def _num(x: float | None, digits: int = 2, signed: bool = False) -> str:
+    if x is None:
+        return "—"
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
+
+
+def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[SummaryRow]:
+    """Rows of the headline table (see ``COLUMNS``), dimensions in rubric order.
+
+    Without a baseline in the run, each variant gets its own row with only its MAE.
+    """
+    variants = list(report.config.variants)
+    aligned = [v for v in variants if v != reference] or variants
+    refs = {r.dimension: r for r in report.references}
+    rows: list[SummaryRow] = []
+    for dim in report.config.dimensions:
+        base = report.result(reference, dim) if reference in variants else None
+        first = True
+        for variant in aligned:
+            res = report.result(variant, dim)
+            if res is None:
+                continue
+            cmp = report.comparison(dim, variant) if variant != reference else None
+            ref = refs.get(dim)
+            if cmp is not None:
+                rel = f" ({cmp.relative_change:+.0%})" if cmp.relative_change is not None else ""
+                change = f"{cmp.delta.estimate:+.2f}{rel}"
+                p = f"{fmt_p(cmp.p_value)} ({fmt_p(cmp.p_holm)})"
+            else:
+                change, p = "—", "—"
+            rows.append(
+                SummaryRow(
+                    cells=(
+                        dim if first else "",
+                        variant,
+                        str(res.n_scored),
+                        fmt_interval(base.mae) if base is not None else "—",
+                        fmt_interval(res.mae),
+                        change,
+                        p,
+                        _num(res.bias.estimate if res.bias else None, signed=True),
+                        _num(ref.median_predictor_mae if ref else None),
+                        _num(ref.human_human_mae if ref else None),
+                    ),
+                    significant=cmp is not None and cmp.p_holm < 0.05,
+                    better=None if cmp is None else cmp.delta.estimate < 0,
+                )
+            )
+            first = False
+    return rows
+
+
+def footer_lines(report: EvaluationReport) -> list[str]:
+    """Run facts worth a glance under the table: calls, tokens, time, leakage check."""
+    cfg = report.config
+    ua, us = report.usage_alignment, report.usage_scoring
+    lines = [
+        f"{cfg.n_items} items in {cfg.n_groups} groups, {cfg.n_labels} labels, "
+        f"{cfg.folds}-fold grouped CV, seed {cfg.seed}; model {cfg.model}, "
+        f"embedder {cfg.embedder}",
+        f"alignment: {ua.calls} calls, {ua.prompt_tokens + ua.completion_tokens} tokens; "
+        f"scoring: {us.calls} calls, {us.prompt_tokens + us.completion_tokens} tokens; "
+        f"wall {report.wall_seconds:.0f} s",
+        f"CIs: {cfg.ci_method} bootstrap, {cfg.n_resamples} resamples; change = aligned - "
+        "baseline MAE (negative is better), paired bootstrap p, Holm across dimensions",
+    ]
+    if cfg.draw_size is not None:
+        lines.append(
+            f"WARNING: reference scheme ({cfg.draw_size} draws per resample) understates "
+            "uncertainty; use the default n-of-n bootstrap for claims"
+        )
+    lines.append(
+        "leakage check: passed (no test item in any judge's memory)"
+        if report.leakage_checked
+        else "leakage check: not run"
+    )
+    lines.extend(report.notes)
+    return lines

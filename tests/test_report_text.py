@@ -1,0 +1,134 @@
+"""Console and Markdown renderers and MLflow logging, on a real (fake-provider) report."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from judgealign.demo import load_demo
+from judgealign.evaluation.experiment import run_evaluation
+from judgealign.judge.params import JudgeParams
+from judgealign.report.console import render_console
+from judgealign.report.markdown import render_markdown, write_markdown
+from judgealign.report.model import EvaluationReport, Interval
+from judgealign.report.table import fmt_interval, fmt_p, summary_rows
+from judgealign.rubric import load_rubric
+
+DIMS = ["model_use", "data_imputation"]
+
+
+@pytest.fixture(scope="module")
+def report() -> EvaluationReport:
+    items, labels = load_demo(dimensions=DIMS)
+    rubric = load_rubric("ml-notebook").subset(DIMS)
+    return run_evaluation(
+        rubric,
+        items,
+        labels,
+        JudgeParams(model="fake:mimic", embedder="fake"),
+        folds=2,
+        variants=["baseline", "semantic", "full"],
+        n_resamples=300,
+        name="unit",
+    )
+
+
+def test_formatting_helpers() -> None:
+    assert fmt_interval(None) == "—"
+    assert fmt_interval(Interval(estimate=0.123, low=0.1, high=0.2)) == "0.12 [0.10, 0.20]"
+    assert fmt_p(0.0001) == "<0.001"
+    assert fmt_p(0.004) == "0.004"
+    assert fmt_p(0.2) == "0.20"
+    assert fmt_p(None) == "—"
+
+
+def test_summary_rows_follow_rubric_and_variants(report: EvaluationReport) -> None:
+    rows = summary_rows(report)
+    assert [r.cells[1] for r in rows] == ["semantic", "full"] * len(DIMS)
+    assert [r.cells[0] for r in rows] == ["model_use", "", "data_imputation", ""]
+    for row in rows:
+        cmp = report.comparison(row.cells[0] or "model_use", row.cells[1])
+        assert cmp is not None
+        assert row.cells[3] != "—" and row.cells[4] != "—"
+    # The baseline column is the baseline's own MAE, identical on every row of a dimension.
+    base = report.result("baseline", "model_use")
+    assert base is not None
+    assert rows[0].cells[3] == rows[1].cells[3] == fmt_interval(base.mae)
+
+
+def test_console_table_shows_every_dimension_and_footer(report: EvaluationReport) -> None:
+    buf = io.StringIO()
+    render_console(report, Console(file=buf, width=220, color_system=None))
+    text = buf.getvalue()
+    for dim in DIMS:
+        assert dim in text
+    assert "Baseline MAE [CI]" in text and "p (Holm)" in text
+    assert "leakage check: passed" in text
+    assert "alignment:" in text and "scoring:" in text
+
+
+def test_console_warns_on_reference_scheme(report: EvaluationReport) -> None:
+    cfg = report.config.model_copy(update={"draw_size": 100})
+    buf = io.StringIO()
+    render_console(report.model_copy(update={"config": cfg}), Console(file=buf, width=220))
+    assert "WARNING" in buf.getvalue() and "100 draws" in buf.getvalue()
+
+
+def test_markdown_tables_are_well_formed(report: EvaluationReport, tmp_path: Path) -> None:
+    md = render_markdown(report)
+    assert md.startswith("# unit: ml-notebook")
+    table_lines = [ln for ln in md.splitlines() if ln.startswith("|")]
+    # Every row of a table has as many cells as its header.
+    widths = {ln.count(" | ") for ln in table_lines if "---" not in ln}
+    assert widths  # tables present
+    assert "## Details per variant" in md
+    path = write_markdown(report, tmp_path / "sub" / "report.md")
+    assert path.read_text(encoding="utf-8") == md
+
+
+def test_markdown_cells_escape_pipes_and_newlines() -> None:
+    from judgealign.report.markdown import _table
+
+    lines = _table(["a", "b"], [["x|y", "line\nbreak"]])
+    assert lines[2] == "| x\\|y | line break |"
+    assert all(ln.count(" | ") == 1 for ln in (lines[0], lines[2]))
+
+
+def test_mlflow_logging_offline(report: EvaluationReport, tmp_path: Path) -> None:
+    pytest.importorskip("mlflow", reason="MLflow logging needs the mlflow extra")
+    from mlflow.tracking import MlflowClient
+
+    from judgealign.report.mlflow_log import default_tracking_uri, log_to_mlflow
+
+    run_dir = tmp_path / "run"
+    report.save(run_dir / "report.json")
+    (run_dir / "judges").mkdir()
+    (run_dir / "judges" / "fold-0.judge.json").write_text("{}", encoding="utf-8")
+    run_id = log_to_mlflow(report, run_dir)
+    client = MlflowClient(tracking_uri=default_tracking_uri(run_dir))
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model"] == "fake:mimic"
+    assert run.data.params["folds"] == "2"
+    m = run.data.metrics
+    full = report.result("full", "model_use")
+    assert full is not None and full.mae is not None
+    assert m["full.model_use.mae"] == pytest.approx(full.mae.estimate)
+    assert m["full.model_use.mae_low"] <= m["full.model_use.mae"] <= m["full.model_use.mae_high"]
+    assert "full_vs_baseline.model_use.p_holm" in m
+    arts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"report.json", "predictions.csv", "judges"} <= arts
+    # Artifacts live in the run folder, not the current directory.
+    assert (run_dir / "mlartifacts").is_dir()
+    local = client.download_artifacts(run_id, "predictions.csv", str(tmp_path))
+    with open(local, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(report.judgements)
+    assert {r["variant"] for r in rows} == {"baseline", "semantic", "full"}
+    # A second run lands in the same experiment.
+    second = log_to_mlflow(report, run_dir, run_name="again")
+    assert client.get_run(second).info.experiment_id == run.info.experiment_id
