@@ -281,3 +281,14 @@ def test_judge_end_to_end_with_mimic() -> None:
     n = len(llm.calls)
     judge.fit(labels, items)
     assert len(llm.calls) == n
+    # Scoring with another embedder than the memory was built with is refused, not silently
+    # retrieving by meaningless cosines.
+    other = Judge(
+        RUBRIC,
+        JudgeParams(model="fake:mimic", k=2),
+        llm=llm,
+        embedder=FakeEmbedder(name="fake-other"),
+    )
+    other.memory_ = judge.memory_
+    with pytest.raises(DataError, match="built with embedder 'fake'"):
+        other.predict(queries, dimensions=["imputation"])

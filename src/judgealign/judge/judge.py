@@ -264,6 +264,10 @@ class Judge:
         uses_memory = self.memory_ is not None and (self.params.semantic or self.params.episodic)
         vectors: dict[str, np.ndarray] = {}
         if uses_memory:
+            assert self.memory_ is not None
+            # Cosines between two embedders' spaces are meaningless: refuse rather than retrieve
+            # the wrong examples silently.
+            self.memory_.check_embedder(self.embedder.name, source="judge memory")
             needed = sorted({i for i, _ in pairs})
             vectors = await self._texts.embed(
                 self.embedder, [items[i] for i in needed], self.params.item_budget_tokens
