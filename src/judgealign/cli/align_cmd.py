@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from judgealign.cli.common import labels_for_items, load_items_and_refs, one_line_errors
@@ -90,24 +91,41 @@ def _show(judge: Judge, dimension: str | None) -> None:
         console.print("this judge is not aligned (no memory): it scores zero-shot")
         return
     table = Table(title=f"memory of {judge.rubric.id} judge ({judge.params.model})")
-    for col in ("dimension", "episodes", "guidelines"):
-        table.add_column(col)
+    cols = ("dimension", "episodes", "items", "raters", "guidelines", "disagreements", "failed")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "dimension" else "right")
+    summary = memory.summary()
     dims = [dimension] if dimension else list(judge.rubric.dimension_ids)
+    empty = {"episodes": 0, "items": 0, "raters": 0, "guidelines": 0, "disagreements": 0}
     for d in dims:
-        guidelines = memory.guidelines(d)
-        table.add_row(d, str(len(memory.episodes(d))), str(len(guidelines)))
+        row = summary.get(d, {**empty, "failed_batches": 0})
+        table.add_row(
+            d,
+            *(str(row[c]) for c in ("episodes", "items", "raters", "guidelines", "disagreements")),
+            str(row["failed_batches"]),
+        )
     console.print(table)
+    console.print(f"embedder: {memory.embedder or '—'}", style="dim", highlight=False)
     for d in dims:
         guidelines = memory.guidelines(d)
         if not guidelines:
             continue
-        console.print(f"\n[bold]{d}[/bold]")
+        console.print(f"\n[bold]{escape(d)}[/bold]")
         for g in guidelines:
+            more = " ..." if g.support > 4 else ""
             console.print(
-                f"  - {g.text}  [dim]({g.support} labels: {', '.join(g.sources[:4])}"
-                f"{' ...' if g.support > 4 else ''})[/dim]",
+                f"  - {escape(g.text)}  [dim]({g.support} labels: "
+                f"{escape(', '.join(g.sources[:4]))}{more})[/dim]",
                 highlight=False,
             )
+    failures = [f for f in memory.failures() if dimension is None or f.dimension == dimension]
+    for f in failures:
+        console.print(
+            f"[yellow]failed reflection batch[/yellow] {escape(f.dimension)} "
+            f"({len(f.labels)} labels): {escape(f.error)} "
+            "(kept as episodes; no guideline drawn from them)",
+            highlight=False,
+        )
 
 
 @memory_app.command("show")
