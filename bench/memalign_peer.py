@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--embedder", default="local")
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--limit", type=int, default=40)
+    ap.add_argument("--per-group", type=int, default=None, help="items kept per group")
     ap.add_argument("--dimension", default=None, help="one dimension (default: the first)")
     ap.add_argument("--retrieval-k", type=int, default=5, help="MemAlign's default is 5")
     ap.add_argument("--seed", type=int, default=0)
@@ -171,7 +172,9 @@ def main() -> None:
 
     name = args.data.stem
     dims = [args.dimension] if args.dimension else None
-    ds = load_ratings(args.data, limit=args.limit, dimensions=dims, seed=args.seed)
+    ds = load_ratings(
+        args.data, limit=args.limit, dimensions=dims, seed=args.seed, per_group=args.per_group
+    )
     dim_id = args.dimension or ds.dimensions[0]
     rubric = load_rubric(BUILTIN[name]) if name in BUILTIN else rubric_for_ratings(ds, args.data)
     dim = rubric.dimension(dim_id)
@@ -275,6 +278,7 @@ def main() -> None:
         "embedder": "fake" if args.dry_run else args.embedder,
         "folds": args.folds,
         "limit": args.limit,
+        "per_group": args.per_group,
         "n_items": len(items),
         "seed": args.seed,
         "retrieval_k": args.retrieval_k,

@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--reflection-model", default=None)
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--limit", type=int, default=40)
+    ap.add_argument("--per-group", type=int, default=None, help="items kept per group")
     ap.add_argument("--dimension", action="append", default=None)
     ap.add_argument("--variants", default="baseline,semantic,episodic,full")
     ap.add_argument("--k", type=int, default=2)
@@ -104,7 +105,13 @@ def main() -> None:
     if not args.data.exists():
         sys.exit(f"{args.data}: not found (the shared ratings live in ../shared/data/ratings)")
     name = args.data.stem
-    ds = load_ratings(args.data, limit=args.limit, dimensions=args.dimension, seed=args.seed)
+    ds = load_ratings(
+        args.data,
+        limit=args.limit,
+        dimensions=args.dimension,
+        seed=args.seed,
+        per_group=args.per_group,
+    )
     rubric = load_rubric(BUILTIN[name]) if name in BUILTIN else rubric_for_ratings(ds, args.data)
     rubric = rubric.subset(args.dimension or list(ds.dimensions))
     params = JudgeParams(
@@ -158,6 +165,7 @@ def main() -> None:
             "embedder": args.embedder,
             "folds": args.folds,
             "limit": args.limit,
+            "per_group": args.per_group,
             "n_items": report.config.n_items,
             "seed": args.seed,
             "dimensions": dims,

@@ -104,3 +104,30 @@ def test_malformed_ratings(tmp_path: Path) -> None:
         load_ratings(path)
     with pytest.raises(DataError, match="not found"):
         load_ratings(tmp_path / "none.jsonl")
+
+
+def test_per_group_spreads_a_limited_sample_over_more_groups(tmp_path: Path) -> None:
+    lines = []
+    for g in range(10):
+        for s in range(6):
+            lines.append(
+                json.dumps(
+                    {
+                        "item_id": f"g{g}::s{s}",
+                        "group_id": f"g{g}",
+                        "output": f"text {g} {s}",
+                        "scores": {"q": 1 + (g + s) % 5},
+                        "scale": {"q": [1, 5]},
+                    }
+                )
+            )
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    whole = load_ratings(path, limit=12, seed=1)
+    assert len({it.group for it in whole.items}) == 2  # whole groups of 6
+    spread = load_ratings(path, limit=12, seed=1, per_group=2)
+    assert len(spread.items) == 12
+    assert len({it.group for it in spread.items}) == 6
+    assert load_ratings(path, limit=12, seed=1, per_group=2).items == spread.items  # seeded
+    with pytest.raises(DataError, match="per_group"):
+        load_ratings(path, per_group=0)

@@ -91,6 +91,7 @@ def ratings_or_items(
     limit: int | None,
     seed: int,
     dimensions: Sequence[str] | None,
+    per_group: int | None = None,
 ) -> tuple[Rubric, list[Item], list[Label], list[Label]]:
     """Load (rubric, items, labels, rater_labels) from a ratings file or items + labels."""
     from judgealign.rubric import load_rubric
@@ -99,7 +100,11 @@ def ratings_or_items(
         from judgealign.data.ratings import load_ratings, rubric_for_ratings
 
         ds = load_ratings(
-            ratings, limit=limit, dimensions=list(dimensions) if dimensions else None, seed=seed
+            ratings,
+            limit=limit,
+            dimensions=list(dimensions) if dimensions else None,
+            seed=seed,
+            per_group=per_group,
         )
         rubric = load_rubric(rubric_name) if rubric_name else rubric_for_ratings(ds, ratings)
         if dimensions:

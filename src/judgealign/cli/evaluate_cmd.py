@@ -51,6 +51,10 @@ def evaluate(
     ),
     dimension: Annotated[list[str] | None, typer.Option(help="Only these dimensions.")] = None,
     limit: Annotated[int | None, typer.Option(help="Use about this many items.")] = None,
+    per_group: Annotated[
+        int | None,
+        typer.Option(help="--ratings: at most this many items per group (spreads --limit)."),
+    ] = None,
     learning_curve: Annotated[
         str | None, typer.Option(help="Label counts per dimension, e.g. 5,10,20.")
     ] = None,
@@ -80,7 +84,7 @@ def evaluate(
     from judgealign.evaluation.experiment import run_evaluation
 
     rub, its, lbs, rater_lbs = ratings_or_items(
-        rubric, items or [], labels, ratings, limit, seed, dimension
+        rubric, items or [], labels, ratings, limit, seed, dimension, per_group
     )
     params = JudgeParams(
         model=model,

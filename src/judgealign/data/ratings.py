@@ -85,15 +85,20 @@ def _parse(line: str, where: str) -> dict[str, Any]:
     return record
 
 
-def _select_groups(groups: list[str], sizes: dict[str, int], limit: int, seed: int) -> set[str]:
-    order = np.random.default_rng(seed).permutation(len(groups))
+def _select(
+    members: dict[str, list[str]], limit: int, seed: int, per_group: int | None
+) -> set[str]:
+    """Item ids: random groups (whole, or ``per_group`` random members each) until ``limit``."""
+    rng = np.random.default_rng(seed)
+    groups = list(members)
     chosen: set[str] = set()
-    count = 0
-    for index in order:
-        if count >= limit:
+    for index in rng.permutation(len(groups)):
+        if len(chosen) >= limit:
             break
-        chosen.add(groups[int(index)])
-        count += sizes[groups[int(index)]]
+        ids = members[groups[int(index)]]
+        if per_group is not None and len(ids) > per_group:
+            ids = [ids[int(i)] for i in sorted(rng.choice(len(ids), per_group, replace=False))]
+        chosen.update(ids)
     return chosen
 
 
@@ -103,9 +108,12 @@ def load_ratings(
     limit: int | None = None,
     dimensions: Sequence[str] | None = None,
     seed: int = 0,
+    per_group: int | None = None,
 ) -> RatingsDataset:
     """Load a ratings file; ``limit`` keeps whole groups, chosen with ``seed``, until at least
-    ``limit`` items; ``dimensions`` keeps only those dimensions.
+    ``limit`` items; ``dimensions`` keeps only those dimensions. ``per_group`` keeps at most
+    that many items of each chosen group, so a limited sample spans more groups (SummEval has
+    16 summaries per article: ``limit=40`` is 3 articles whole, or 20 with ``per_group=2``).
 
     >>> ds = load_ratings("summeval_expert.jsonl", limit=20)  # doctest: +SKIP
     >>> len(ds.items), ds.dimensions  # doctest: +SKIP
@@ -136,13 +144,15 @@ def load_ratings(
     else:
         scales = all_scales
 
-    if limit is not None:
-        sizes: dict[str, int] = {}
+    if per_group is not None and per_group < 1:
+        raise DataError(f"{source}: per_group must be at least 1, not {per_group}")
+    if limit is not None or per_group is not None:
+        members: dict[str, list[str]] = {}
         for record, _ in records:
             group = str(record.get("group_id") or record["item_id"])
-            sizes[group] = sizes.get(group, 0) + 1
-        chosen = _select_groups(list(sizes), sizes, limit, seed)
-        records = [r for r in records if str(r[0].get("group_id") or r[0]["item_id"]) in chosen]
+            members.setdefault(group, []).append(str(record["item_id"]))
+        chosen = _select(members, limit if limit is not None else len(records), seed, per_group)
+        records = [r for r in records if str(r[0]["item_id"]) in chosen]
 
     items: list[Item] = []
     labels: list[Label] = []
