@@ -225,3 +225,33 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
     assert len(first.calls) - 1 + len(second.calls) <= total + 3
     assert _without_volatile(resumed) == _without_volatile(reference)
     assert (run_dir / "report.json").exists() and (run_dir / "report.html").exists()
+
+
+def test_item_ids_containing_separator_do_not_trip_the_leak_guard() -> None:
+    # SummEval's item ids are article::system; label ids append ::dimension::rater.
+    items, labels = make_data()
+    items = [it.model_copy(update={"id": f"doc-{it.group}::{it.id}"}) for it in items]
+    labels = [
+        lb.model_copy(update={"item": f"doc-g{lb.item.split('-')[0][1:]}::{lb.item}"})
+        for lb in labels
+    ]
+    report = run_evaluation(
+        load_rubric("ml-notebook").subset(DIMS),
+        items,
+        labels,
+        params(),
+        folds=4,
+        variants=["baseline", "full"],
+        n_resamples=200,
+        llm=FakeLLM("mimic"),
+        embedder=FakeEmbedder(),
+    )
+    assert report.leakage_checked
+    full = report.result("full", "data_imputation")
+    assert full is not None and full.n_scored == len(items)
+
+
+def test_label_dimension_and_rater_cannot_contain_separator() -> None:
+    with pytest.raises(ValueError, match="must not contain"):
+        Label(item="a::b", dimension="x", score=1, rater="r::1")
+    assert Label(item="a::b", dimension="x", score=1).id == "a::b::x::expert"

@@ -143,6 +143,9 @@ def read_labels(path: str | Path, rubric: Rubric | None = None) -> list[Label]:
         if rubric is not None:
             rubric.dimension(dimension).scale.check(score, where=f"{where}: ")
         rater = _text_field(record, "rater") or DEFAULT_RATER
+        for name, value in (("dimension", dimension), ("rater", rater)):
+            if "::" in value:
+                raise DataError(f"{where}: {name} {value!r} must not contain '::'; rename it")
         key = (item, dimension, rater)
         if key in first_line:
             raise DataError(

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from judgealign.data.item import Item
-from judgealign.data.label import Label
+from judgealign.data.label import Label, item_of
 from judgealign.errors import ConfigError, DataError, JudgeAlignError
 from judgealign.evaluation.store import JudgementStore
 from judgealign.judge.judge import Judge
@@ -68,16 +68,23 @@ def check_no_leak(judge: Judge, judgements: Sequence[Judgement], train_items: se
     """Every retrieved episode and every guideline source must come from the training folds."""
     if judge.memory_ is None:
         return
-    sources = judge.memory_.guideline_sources()
+    memory = judge.memory_
+    sources = memory.guideline_sources()
+    # Trust the memory's own record of each label's item; parse the id only as a fallback.
+    item_of_label = {e.id: e.item for d in memory.dimensions for e in memory.episodes(d)}
+
+    def item(label_id: str) -> str:
+        return item_of_label.get(label_id) or item_of(label_id)
+
     for j in judgements:
         for ep in j.episodes:
-            if ep.split("::", 1)[0] not in train_items:
+            if item(ep) not in train_items:
                 raise LeakageError(
                     f"judgement of {j.item}/{j.dimension} retrieved test episode {ep}"
                 )
         for gid in j.guidelines:
             for src in sources.get(gid, ()):
-                if src.split("::", 1)[0] not in train_items:
+                if item(src) not in train_items:
                     raise LeakageError(
                         f"judgement of {j.item}/{j.dimension} used guideline {gid} "
                         f"distilled from test label {src}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from judgealign.data.label import item_of
 from judgealign.errors import DataError, ProviderError
 from judgealign.memory.reflection_prompts import (
     REFLECTION_SYSTEM,
@@ -218,7 +219,7 @@ class Distiller:
         ids = tuple(v.id for v in members)
         if isinstance(answer, str):
             return DistillFailure(dimension=dimension.id, labels=ids, error=answer)
-        forbidden = sorted({v.id.split("::", 1)[0] for v in members})
+        forbidden = sorted({item_of(v.id) for v in members})
         drafts = []
         for text, score, refs in answer:
             sources = tuple(sorted({members[r - 1].id for r in refs if 1 <= r <= len(members)}))

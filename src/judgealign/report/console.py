@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from judgealign.report.model import EvaluationReport
 from judgealign.report.table import COLUMNS, footer_lines, summary_rows
 
+# Dropped first when the terminal is narrow; the MAE columns are what the table is for.
+_OPTIONAL = ("Bias", "Median pred.", "Human-human")
 
-def console_table(report: EvaluationReport, reference: str = "baseline") -> Table:
+
+def console_table(
+    report: EvaluationReport, reference: str = "baseline", width: int | None = None
+) -> Table:
     """The per-dimension table: baseline vs aligned MAE with CIs, change and p-values.
 
-    >>> from rich.console import Console
-    >>> Console().print(console_table(report))  # doctest: +SKIP
+        Below 130 columns of ``width`` the bias and reference columns are left out (they are in
+        the HTML and Markdown reports).
+
+        >>> from rich import box
+    from rich.console import Console
+        >>> Console().print(console_table(report))  # doctest: +SKIP
     """
     title = f"{report.config.rubric_id}: judge vs experts (MAE, lower is better)"
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for col in COLUMNS:
-        table.add_column(col, justify="left" if col in ("Dimension", "Variant") else "right")
+    table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    keep = [
+        i for i, col in enumerate(COLUMNS) if width is None or width >= 130 or col not in _OPTIONAL
+    ]
+    for i in keep:
+        col = COLUMNS[i]
+        left = col in ("Dimension", "Variant")
+        table.add_column(col, justify="left" if left else "right", no_wrap=left or "MAE" in col)
     previous_dim = ""
     for row in summary_rows(report, reference):
         if row.cells[0] and previous_dim:
@@ -27,7 +42,7 @@ def console_table(report: EvaluationReport, reference: str = "baseline") -> Tabl
         style = ""
         if row.significant:
             style = "green" if row.better else "red"
-        table.add_row(*row.cells, style=style)
+        table.add_row(*(row.cells[i] for i in keep), style=style)
     return table
 
 
@@ -37,7 +52,7 @@ def render_console(report: EvaluationReport, console: Console | None = None) -> 
     >>> render_console(EvaluationReport.load(Path("runs/demo/report.json")))  # doctest: +SKIP
     """
     console = console or Console()
-    console.print(console_table(report))
+    console.print(console_table(report, width=console.width))
     for line in footer_lines(report):
         style = "bold yellow" if line.startswith("WARNING") else "dim"
         console.print(line, style=style, highlight=False)
