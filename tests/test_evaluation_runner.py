@@ -255,3 +255,37 @@ def test_label_dimension_and_rater_cannot_contain_separator() -> None:
     with pytest.raises(ValueError, match="must not contain"):
         Label(item="a::b", dimension="x", score=1, rater="r::1")
     assert Label(item="a::b", dimension="x", score=1).id == "a::b::x::expert"
+
+
+def test_sequential_scoring_keeps_each_items_calls_adjacent_for_kv_reuse() -> None:
+    import re
+
+    items, labels = make_data(n_groups=4)
+    llm = FakeLLM("mimic")
+    run_evaluation(
+        load_rubric("ml-notebook").subset(DIMS),
+        items,
+        labels,
+        params(),
+        folds=2,
+        variants=["baseline", "full"],
+        n_resamples=100,
+        concurrency=1,
+        llm=llm,
+        embedder=FakeEmbedder(),
+    )
+    judged = [c.messages[-1].content for c in llm.calls if '<item id="' in c.messages[-1].content]
+    ids = [re.search(r'<item id="([^"]+)"', text).group(1) for text in judged]  # type: ignore[union-attr]
+    blocks = [i for n, i in enumerate(ids) if n == 0 or ids[n - 1] != i]
+    # Baseline (fold -1) and each fold visit items separately, but within a visit an item's
+    # calls are contiguous, and a full call follows the baseline call of the same dimension.
+    assert len(blocks) <= 2 * len(items)
+    aligned = 0
+    for prev, cur in zip(judged, judged[1:], strict=False):
+        cut = min(
+            (cur.find(m) for m in ("Guidelines distilled", "<example") if m in cur), default=-1
+        )
+        if cut > 0:
+            aligned += 1
+            assert prev.startswith(cur[:cut]), "a full call must follow its baseline call"
+    assert aligned == len(items) * len(DIMS)

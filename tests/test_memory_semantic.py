@@ -267,3 +267,14 @@ async def test_contradictions_resolved_in_one_call() -> None:
     # The dropped reading's label stays an episode but backs no guideline.
     assert set(g.sources) == {"a1::imputation::expert", "a2::imputation::expert"}
     assert len(memory.episodes(DIM)) == 3
+
+
+def test_clean_text_drops_copied_format_template_and_item_names() -> None:
+    from judgealign.memory.reflection_prompts import EXAMPLE_GUIDELINE
+    from judgealign.memory.semantic import clean_text
+
+    assert clean_text(EXAMPLE_GUIDELINE) is None
+    assert clean_text("<observable pattern in the item> -> score 2.") is None
+    assert clean_text("Uses nb7.ipynb's trick -> score 1.", forbidden=["nb7.ipynb"]) is None
+    kept = clean_text('  "Metrics computed on the training set only -> score 1."  ')
+    assert kept == "Metrics computed on the training set only -> score 1."

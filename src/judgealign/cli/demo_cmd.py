@@ -18,10 +18,13 @@ from judgealign.data.item import Item
 from judgealign.judge.params import JudgeParams, Variant
 from judgealign.report.model import EvaluationReport
 
-# The three dimensions where an unaligned judge is furthest from experts in the reference
-# study; the default demo covers them within ~15 minutes on 2 CPU cores.
-DEMO_DIMENSIONS = ("model_training", "model_use", "data_imputation")
-DEMO_ITEMS = 8
+# Two of the three dimensions where an unaligned judge is furthest from experts in the
+# reference study. Sized by measurement: on 2 cores a 1.5B judgement takes 12-33 s and one
+# reflection call 25-110 s, so 6 notebooks x 2 dimensions x 2 variants with 2 folds (24
+# judgements, 4 reflection calls) is what fits in 15 minutes; --full runs everything.
+DEMO_DIMENSIONS = ("model_training", "data_imputation")
+DEMO_ITEMS = 6
+DEMO_FOLDS = 2
 
 
 @one_line_errors
@@ -33,7 +36,13 @@ def demo(
     embedder: Annotated[str, typer.Option(help="Embedder.")] = "local",
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/demo"),
     items: Annotated[int | None, typer.Option(help="Number of demo notebooks.")] = None,
-    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 4,
+    folds: Annotated[
+        int | None, typer.Option(help="Cross-validation folds (default 2; 4 with --full).")
+    ] = None,
+    dimension: Annotated[
+        list[str] | None,
+        typer.Option(help="Dimensions to run (default model_training, data_imputation)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     cache_dir: Annotated[Path | None, typer.Option(help="Response cache.")] = Path(
         ".judgealign-cache"
@@ -52,7 +61,10 @@ def demo(
     from judgealign.rubric import load_rubric
 
     rubric = load_rubric("ml-notebook")
-    dims = None if full else list(DEMO_DIMENSIONS)
+    for d in dimension or ():
+        rubric.dimension(d)
+    dims = list(dimension) if dimension else (None if full else list(DEMO_DIMENSIONS))
+    folds = folds if folds is not None else (4 if full else DEMO_FOLDS)
     all_items, labels = load_demo(dimensions=dims)
     n = items if items is not None else (None if full else DEMO_ITEMS)
     chosen = select_spread(all_items, n, seed) if n is not None else list(all_items)
@@ -71,6 +83,8 @@ def demo(
         item_budget_tokens=1500,
         max_tokens=150,
         guideline_budget_tokens=350,
+        # Few, short guidelines: reflection output is the slowest part on a small CPU model.
+        max_guidelines=8 if full else 4,
         seed=seed,
     )
     console = Console()

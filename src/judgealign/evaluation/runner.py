@@ -241,24 +241,21 @@ class Evaluator:
         store: JudgementStore,
         out: dict[str, dict[tuple[str, str], Judgement]],
     ) -> None:
-        """Judge every item with every variant, one item's variants and dimensions in a row.
+        """Judge every item with every variant, one item's dimensions and variants in a row.
 
-        Adjacent requests share the item's prompt prefix, so a local backend reuses its KV
-        cache across dimensions and variants; items still run concurrently up to the
+        Prompts are [item][dimension][memory context], so the calls of one item go dimension
+        by dimension, each variant in turn: every call shares the item with the one before
+        and the aligned variants also share the dimension's rubric with the baseline's call,
+        which a local backend serves from its KV cache. Items still run concurrently up to the
         provider's limit (sequentially when concurrency is 1, which keeps them adjacent).
         """
 
-        async def one_item(it: Item) -> None:
+        async def one_dim(it: Item, dim: str) -> None:
             for variant, (judge, fold) in judges.items():
-                dims = pairs_of[it.id]
-                done = set()
-                for dim in dims:
-                    j = store.get(variant, fold, it.id, dim)
-                    if j is not None:
-                        out[variant][(it.id, dim)] = j
-                        done.add((it.id, dim))
-                        self.progress.advance()
-                if len(done) == len(dims):
+                j = store.get(variant, fold, it.id, dim)
+                if j is not None:
+                    out[variant][(it.id, dim)] = j
+                    self.progress.advance()
                     continue
 
                 def record(j: Judgement, variant: str = variant, fold: int = fold) -> None:
@@ -266,7 +263,14 @@ class Evaluator:
                     out[variant][j.key] = j
                     self.progress.advance()
 
-                await judge.apredict([it], dims, on_judgement=record, skip=done)
+                await judge.apredict([it], [dim], on_judgement=record)
+
+        async def one_item(it: Item) -> None:
+            if self.concurrency <= 1:
+                for dim in pairs_of[it.id]:
+                    await one_dim(it, dim)
+            else:
+                await asyncio.gather(*(one_dim(it, dim) for dim in pairs_of[it.id]))
 
         any_judge = next(iter(judges.values()))[0] if judges else None
         before = _usage_of(any_judge) if any_judge else Usage()

@@ -152,14 +152,18 @@ def distil_header(dimension: Dimension, has_judge: bool) -> str:
     )
 
 
+# Deliberately generic: small models copy the example, and a copied domain-specific example
+# would pass for a real guideline (it did, with "imputation fitted before the split").
+EXAMPLE_GUIDELINE = "<observable pattern in the item> -> score <N>."
+
+
 def distil_footer(max_guidelines: int) -> str:
     return (
         f"Write at most {max_guidelines} guidelines. Each guideline:\n"
         "- is general: it never names a specific item, file, dataset, variable or label "
         "number, and never copies a justification;\n"
-        "- is one or two sentences and actionable, stating the score it implies, e.g. "
-        '"Imputation fitted on the full data before the train/test split is leakage -> score '
-        '1.";\n'
+        "- is one or two sentences and actionable, stating the score it implies, in the form "
+        f'"{EXAMPLE_GUIDELINE}";\n'
         '- gives that score in "score" (null if it implies none);\n'
         '- lists in "sources" the numbers n of the labels it is drawn from.\n'
         'Answer with JSON: {"guidelines": [{"text": "...", "score": N, "sources": [n, ...]}]}'

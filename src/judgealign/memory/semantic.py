@@ -87,6 +87,8 @@ def clean_text(text: str, forbidden: Sequence[str] = ()) -> str | None:
     if len(text) > MAX_GUIDELINE_CHARS:
         text = text[: MAX_GUIDELINE_CHARS - 3].rsplit(" ", 1)[0] + "..."
     lowered = text.lower()
+    if "<observable pattern" in lowered or re.search(r"score <n>", lowered):
+        return None  # the prompt's format template copied back, not a guideline
     for token in forbidden:
         if len(token) >= 3 and re.search(rf"(?<![\w]){re.escape(token.lower())}(?![\w])", lowered):
             return None  # item-specific: it would not generalize and may leak the item
