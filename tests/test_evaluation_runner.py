@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -281,7 +282,7 @@ def test_sequential_scoring_keeps_each_items_calls_adjacent_for_kv_reuse() -> No
     # calls are contiguous, and a full call follows the baseline call of the same dimension.
     assert len(blocks) <= 2 * len(items)
     aligned = 0
-    for prev, cur in zip(judged, judged[1:], strict=False):
+    for prev, cur in itertools.pairwise(judged):
         cut = min(
             (cur.find(m) for m in ("Guidelines distilled", "<example") if m in cur), default=-1
         )
