@@ -82,6 +82,10 @@ class RichProgress:
         if self._task is not None:
             self._progress.advance(self._task, n)
 
+    def status(self, text: str) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, description=text)
+
 
 def ratings_or_items(
     rubric_name: str | None,

@@ -29,8 +29,11 @@ class LeakageError(JudgeAlignError):
 
 
 class Progress(Protocol):
+    """One bar for the run's judgements; ``status`` says what it is doing between them."""
+
     def start(self, phase: str, total: int) -> None: ...
     def advance(self, n: int = 1) -> None: ...
+    def status(self, text: str) -> None: ...
 
 
 class _NoProgress:
@@ -38,6 +41,9 @@ class _NoProgress:
         pass
 
     def advance(self, n: int = 1) -> None:
+        pass
+
+    def status(self, text: str) -> None:
         pass
 
 
@@ -174,9 +180,9 @@ class Evaluator:
             folds=folds, fold_of=fold_of, expert=expert, judgements={v: {} for v in self.variants}
         )
         judge = self._judge()
-        total = len(expert) * len(self.variants)
-        self.progress.start("scoring", total)
         aligned = [v for v in self.variants if v != "baseline"]
+        curve = len(self.learning_curve) if aligned else 0
+        self.progress.start("scoring", len(expert) * (len(self.variants) + curve))
         for f, (train_ids, test_ids) in enumerate(folds):
             train = set(train_ids)
             judges: dict[str, tuple[Judge, int]] = {}
@@ -225,9 +231,9 @@ class Evaluator:
                 pass  # a damaged checkpoint is refitted; the response cache makes it cheap
         judge = self._judge()
         before = _usage_of(judge)
-        self.progress.start(f"aligning fold {fold + 1}{tag}", 1)
+        self.progress.status(f"aligning fold {fold + 1}{tag} ({len(train_labels)} labels)")
         await judge.afit(train_labels, train_items)
-        self.progress.advance()
+        self.progress.status("scoring")
         self._alignment_usage = self._alignment_usage + (_usage_of(judge) - before)
         if path is not None:
             save_judge(judge, path)
