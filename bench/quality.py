@@ -93,6 +93,11 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--limit", type=int, default=40)
     ap.add_argument("--per-group", type=int, default=None, help="items kept per group")
+    ap.add_argument(
+        "--expected-score",
+        action="store_true",
+        help="score = probability-weighted mean of the score tokens (backends with logprobs)",
+    )
     ap.add_argument("--dimension", action="append", default=None)
     ap.add_argument("--variants", default="baseline,semantic,episodic,full")
     ap.add_argument("--k", type=int, default=2)
@@ -125,8 +130,9 @@ def main() -> None:
         # aligned prompts within 1.5x the baseline's (k=3 with 350-token episodes was 1.8x).
         episode_budget_tokens=250,
         guideline_budget_tokens=400,
+        use_expected_score=args.expected_score,
     )
-    tag = f"quality-{slug(name)}-{slug(args.model)}"
+    tag = f"quality-{slug(name)}-{slug(args.model)}" + ("-expected" if args.expected_score else "")
     run_dir = args.run_dir or RESULTS.parent / "runs" / tag
     t0 = time.perf_counter()
     report = run_evaluation(
@@ -166,6 +172,7 @@ def main() -> None:
             "folds": args.folds,
             "limit": args.limit,
             "per_group": args.per_group,
+            "expected_score": args.expected_score,
             "n_items": report.config.n_items,
             "seed": args.seed,
             "dimensions": dims,

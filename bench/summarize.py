@@ -85,8 +85,10 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
     peers = {k: v for k, v in results.items() if k.startswith("memalign-")}
     keyed: dict[tuple[str, str, str], dict[str, Any]] = {}
     for body in ours.values():
+        # The expected-score run is its own row; the peer sits beside the argmax run.
+        model = str(body.get("model")) + (" (expected score)" if body.get("expected_score") else "")
         for dim, row in _dims(body).items():
-            keyed.setdefault((str(body.get("data")), dim, str(body.get("model"))), {})["ours"] = row
+            keyed.setdefault((str(body.get("data")), dim, model), {})["ours"] = row
     for body in peers.values():
         for dim, row in _dims(body).items():
             keyed.setdefault((str(body.get("data")), dim, str(body.get("model"))), {})["peer"] = row
