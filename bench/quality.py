@@ -93,6 +93,14 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--limit", type=int, default=40)
     ap.add_argument("--per-group", type=int, default=None, help="items kept per group")
+    ap.add_argument("--max-guidelines", type=int, default=6)
+    ap.add_argument(
+        "--reflection-batch-tokens",
+        type=int,
+        default=3000,
+        # A 6,000-token batch made one 0.5B reflection call run >10 min on 2 cores.
+        help="labels per reflection call, as a prompt-token budget",
+    )
     ap.add_argument(
         "--expected-score",
         action="store_true",
@@ -131,6 +139,8 @@ def main() -> None:
         episode_budget_tokens=250,
         guideline_budget_tokens=400,
         use_expected_score=args.expected_score,
+        max_guidelines=args.max_guidelines,
+        reflection_batch_tokens=args.reflection_batch_tokens,
     )
     tag = f"quality-{slug(name)}-{slug(args.model)}" + ("-expected" if args.expected_score else "")
     run_dir = args.run_dir or RESULTS.parent / "runs" / tag
@@ -173,6 +183,8 @@ def main() -> None:
             "limit": args.limit,
             "per_group": args.per_group,
             "expected_score": args.expected_score,
+            "max_guidelines": args.max_guidelines,
+            "reflection_batch_tokens": args.reflection_batch_tokens,
             "n_items": report.config.n_items,
             "seed": args.seed,
             "dimensions": dims,
