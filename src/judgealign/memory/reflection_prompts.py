@@ -87,19 +87,26 @@ def render_label(n: int, view: LabelView, rationale: str | None = None) -> str:
     return f'<label n="{n}" expert_score="{_fmt(view.score)}"{judge}>\n{body}\n</label>'
 
 
-def guidelines_schema() -> dict[str, Any]:
+def guidelines_schema(max_guidelines: int = 12, n_labels: int = 50) -> dict[str, Any]:
+    """Schema of a distillation answer; the array caps stop a small model that would
+    otherwise list source numbers 1, 2, 3, ... until it runs out of tokens."""
     return {
         "title": GUIDELINES_TITLE,
         "type": "object",
         "properties": {
             "guidelines": {
                 "type": "array",
+                "maxItems": max_guidelines,
                 "items": {
                     "type": "object",
                     "properties": {
                         "text": {"type": "string"},
                         "score": {"type": ["integer", "null"]},
-                        "sources": {"type": "array", "items": {"type": "integer"}},
+                        "sources": {
+                            "type": "array",
+                            "items": {"type": "integer"},
+                            "maxItems": max(1, n_labels),
+                        },
                     },
                     "required": ["text", "score", "sources"],
                     "additionalProperties": False,
@@ -195,7 +202,7 @@ def distil_request(
         ),
         temperature=0.0,
         max_tokens=1500,
-        json_schema=guidelines_schema(),
+        json_schema=guidelines_schema(max_guidelines, len(blocks)),
         seed=seed,
     )
 

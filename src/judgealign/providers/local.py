@@ -287,7 +287,11 @@ class LocalLLM:
         if key not in self._grammars:
             grammar_cls = self._llama_cpp().LlamaGrammar
             try:
-                self._grammars[key] = grammar_cls.from_json_schema(key, verbose=False)
+                # The grammar fixes the key order: keep the schema's own (rationale before
+                # score, text before sources), not the sorted order of the cache key.
+                self._grammars[key] = grammar_cls.from_json_schema(
+                    json.dumps(schema), verbose=False
+                )
             except (ValueError, RuntimeError) as exc:
                 raise ProviderError(f"{self.name}: JSON schema not supported: {exc}") from exc
         return self._grammars[key]
