@@ -288,3 +288,23 @@ async def test_real_embedder_gives_normalized_384d_rows() -> None:
     assert vecs.dtype == np.float32
     assert np.linalg.norm(vecs, axis=1) == pytest.approx(np.ones(4), abs=1e-5)
     assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.2
+
+
+def test_grammar_keeps_the_schemas_key_order(tmp_path: Path) -> None:
+    import types
+
+    seen: list[str] = []
+
+    class Grammar:
+        @staticmethod
+        def from_json_schema(text: str, verbose: bool = False) -> object:
+            seen.append(text)
+            return object()
+
+    llm = LocalLLM(tmp_path / "m.gguf", label="fast")
+    llm._llama_cpp = lambda: types.SimpleNamespace(LlamaGrammar=Grammar)  # type: ignore[method-assign]
+    schema = {"type": "object", "properties": {"text": {}, "score": {}, "sources": {}}}
+    llm._grammar(schema)
+    llm._grammar(schema)  # cached: built once
+    assert len(seen) == 1
+    assert list(json.loads(seen[0])["properties"]) == ["text", "score", "sources"]
