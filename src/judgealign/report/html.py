@@ -14,7 +14,6 @@ from pathlib import Path
 from judgealign.report.html_tables import (
     agreement_table,
     config_table,
-    esc,
     judgement_table,
     summary_table,
     usage_table,
@@ -27,6 +26,7 @@ from judgealign.report.plots import (
     learning_curve_plot,
     mae_plot,
 )
+from judgealign.report.svg import esc
 
 JUDGEMENT_ROWS = 2000
 

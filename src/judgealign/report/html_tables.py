@@ -8,44 +8,16 @@ rationales and error messages come from models and user files and must never bec
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 from judgealign.judge.judgement import Judgement
 from judgealign.providers.types import Usage
 from judgealign.report.model import EvaluationReport, Interval, JudgementRecord
+from judgealign.report.svg import esc
+from judgealign.report.table import fmt_num
 
 DASH = "—"
 RATIONALE_CHARS = 300
 ERROR_CHARS = 160
-
-
-def esc(text: object) -> str:
-    """Escape any value for HTML text or a quoted attribute.
-
-    >>> esc("<b>")
-    '&lt;b&gt;'
-    """
-    return escape(str(text), quote=True)
-
-
-def fmt_num(x: float | None, digits: int = 2) -> str:
-    """A number with ``digits`` decimals, or a dash for None.
-
-    >>> fmt_num(None), fmt_num(0.12345)
-    ('—', '0.12')
-    """
-    return DASH if x is None else f"{x:.{digits}f}"
-
-
-def fmt_interval(iv: Interval | None, digits: int = 2) -> str:
-    """``estimate [low, high]``, or a dash.
-
-    >>> fmt_interval(Interval(estimate=0.5, low=0.25, high=0.75))
-    '0.50 [0.25, 0.75]'
-    """
-    if iv is None:
-        return DASH
-    return f"{iv.estimate:.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
 
 
 def fmt_p(p: float | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from judgealign.report.model import EvaluationReport
-from judgealign.report.table import COLUMNS, fmt_interval, footer_lines, summary_rows
+from judgealign.report.table import COLUMNS, fmt_interval, fmt_num, footer_lines, summary_rows
 
 
 def _cell(text: str) -> str:
@@ -18,10 +18,6 @@ def _table(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> list[s
     out.append("|" + "|".join(" --- " for _ in header) + "|")
     out.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows)
     return out
-
-
-def _opt(x: float | None, digits: int = 2) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
 
 
 def render_markdown(report: EvaluationReport, reference: str = "baseline") -> str:
@@ -66,12 +62,12 @@ def render_markdown(report: EvaluationReport, reference: str = "baseline") -> st
                     f"{r.n_scored}/{r.n_items}",
                     fmt_interval(r.mae),
                     fmt_interval(r.bias),
-                    _opt(r.exact_agreement),
-                    _opt(r.within_one),
-                    _opt(r.qwk),
-                    _opt(r.spearman),
-                    _opt(r.krippendorff_alpha),
-                    _opt(r.na_agreement),
+                    fmt_num(r.exact_agreement),
+                    fmt_num(r.within_one),
+                    fmt_num(r.qwk),
+                    fmt_num(r.spearman),
+                    fmt_num(r.krippendorff_alpha),
+                    fmt_num(r.na_agreement),
                     str(r.failed),
                 ]
             )

@@ -54,7 +54,12 @@ def fmt_p(p: float | None) -> str:
     return f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
 
 
-def _num(x: float | None, digits: int = 2, signed: bool = False) -> str:
+def fmt_num(x: float | None, digits: int = 2, signed: bool = False) -> str:
+    """A number with ``digits`` decimals (``signed``: always with its sign), or an em dash.
+
+    >>> fmt_num(None), fmt_num(0.12345), fmt_num(0.5, signed=True)
+    ('—', '0.12', '+0.50')
+    """
     if x is None:
         return "—"
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
@@ -94,9 +99,9 @@ def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[
                         fmt_interval(res.mae),
                         change,
                         p,
-                        _num(res.bias.estimate if res.bias else None, signed=True),
-                        _num(ref.median_predictor_mae if ref else None),
-                        _num(ref.human_human_mae if ref else None),
+                        fmt_num(res.bias.estimate if res.bias else None, signed=True),
+                        fmt_num(ref.median_predictor_mae if ref else None),
+                        fmt_num(ref.human_human_mae if ref else None),
                     ),
                     significant=cmp is not None and cmp.p_holm < 0.05,
                     better=None if cmp is None else cmp.delta.estimate < 0,
