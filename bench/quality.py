@@ -109,6 +109,20 @@ def main() -> None:
     ap.add_argument("--dimension", action="append", default=None)
     ap.add_argument("--variants", default="baseline,semantic,episodic,full")
     ap.add_argument("--k", type=int, default=2)
+    ap.add_argument(
+        "--context-ratio",
+        type=float,
+        default=None,
+        help="memory context at most this fraction of the zero-shot prompt (0.5 -> <= 1.5x)",
+    )
+    ap.add_argument(
+        "--max-tokens",
+        type=int,
+        default=400,
+        # The local grammar caps the rationale at ~2 characters per token of this budget, so
+        # 200 keeps a 0.5B judge's rationale to a few sentences (it otherwise rambles to the cap).
+        help="answer token budget per judgement",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resamples", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=1)
@@ -139,6 +153,8 @@ def main() -> None:
         episode_budget_tokens=250,
         guideline_budget_tokens=400,
         use_expected_score=args.expected_score,
+        max_tokens=args.max_tokens,
+        context_ratio=args.context_ratio,
         max_guidelines=args.max_guidelines,
         reflection_batch_tokens=args.reflection_batch_tokens,
     )
@@ -184,6 +200,9 @@ def main() -> None:
             "per_group": args.per_group,
             "expected_score": args.expected_score,
             "max_guidelines": args.max_guidelines,
+            "max_tokens": args.max_tokens,
+            "k": args.k,
+            "context_ratio": args.context_ratio,
             "reflection_batch_tokens": args.reflection_batch_tokens,
             "n_items": report.config.n_items,
             "seed": args.seed,

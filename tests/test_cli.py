@@ -134,11 +134,16 @@ def test_align_show_score_forget(tmp_path: Path) -> None:
             str(judge_file),
             "--cache-dir",
             cache,
+            "--k",
+            "2",
+            "--context-ratio",
+            "0.5",
         ],
     )
     assert result.exit_code == 0, result.output
     saved = json.loads(judge_file.read_text())
     assert saved["format"] == "judgealign.judge"
+    assert saved["params"]["k"] == 2 and saved["params"]["context_ratio"] == 0.5
     assert len(saved["memory"]["dimensions"]["data_imputation"]["episodes"]) == 6
 
     shown = runner.invoke(app, ["memory", "show", str(judge_file)])

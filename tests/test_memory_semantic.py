@@ -278,3 +278,35 @@ def test_clean_text_drops_copied_format_template_and_item_names() -> None:
     assert clean_text("Uses nb7.ipynb's trick -> score 1.", forbidden=["nb7.ipynb"]) is None
     kept = clean_text('  "Metrics computed on the training set only -> score 1."  ')
     assert kept == "Metrics computed on the training set only -> score 1."
+
+
+async def test_guideline_copying_a_justification_is_dropped() -> None:
+    labels = [
+        Label(
+            item="item000",
+            dimension=DIM,
+            score=1,
+            rationale="The imputer is fit on the whole data frame before the train test split.",
+        )
+    ]
+    answer = json.dumps(
+        {
+            "guidelines": [
+                {
+                    "text": "The imputer is fit on the whole data frame before the split: 1.",
+                    "score": 1,
+                    "sources": [1],
+                },
+                {
+                    "text": "Imputation fit before splitting leaks: score 1.",
+                    "score": 1,
+                    "sources": [1],
+                },
+            ]
+        }
+    )
+    llm = FakeLLM(script=[answer])
+    memory = await fit(MemoryBuilder(reflection=llm, embedder=FakeEmbedder(dim=64)), labels)
+    assert [g.text for g in memory.guidelines(DIM)] == [
+        "Imputation fit before splitting leaks: score 1."
+    ]

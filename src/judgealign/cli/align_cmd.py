@@ -43,6 +43,14 @@ def align(
     calibrate: Annotated[
         bool, typer.Option(help="Run the unaligned judge on training items; prefer its misses.")
     ] = False,
+    k: Annotated[int, typer.Option(help="Expert-scored examples shown per judgement.")] = 3,
+    context_ratio: Annotated[
+        float | None,
+        typer.Option(help="Memory context at most this fraction of the zero-shot prompt."),
+    ] = None,
+    expected_score: Annotated[
+        bool, typer.Option(help="Score = probability-weighted mean (backends with logprobs).")
+    ] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
         ".judgealign-cache"
     ),
@@ -72,6 +80,9 @@ def align(
             embedder=embedder,
             max_guidelines=max_guidelines,
             calibrate=calibrate,
+            k=k,
+            context_ratio=context_ratio,
+            use_expected_score=expected_score,
         )
         judge = Judge(rub, params, cache_dir=cache_dir, concurrency=concurrency)
     judge.fit(lbs, loaded_items)

@@ -60,6 +60,13 @@ def evaluate(
     ] = None,
     k: Annotated[int, typer.Option(help="Episodes retrieved per judgement.")] = 3,
     item_budget: Annotated[int, typer.Option(help="Token budget per item.")] = 3000,
+    context_ratio: Annotated[
+        float | None,
+        typer.Option(help="Memory context at most this fraction of the zero-shot prompt."),
+    ] = None,
+    expected_score: Annotated[
+        bool, typer.Option(help="Score = probability-weighted mean (backends with logprobs).")
+    ] = False,
     calibrate: Annotated[bool, typer.Option(help="Run the unaligned judge during fit.")] = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
     ci: Annotated[str, typer.Option(help="CI method: bca or percentile.")] = "bca",
@@ -92,6 +99,8 @@ def evaluate(
         embedder=embedder,
         k=k,
         item_budget_tokens=item_budget,
+        context_ratio=context_ratio,
+        use_expected_score=expected_score,
         calibrate=calibrate,
         seed=seed,
     )

@@ -15,6 +15,7 @@ import numpy as np
 from judgealign.data.item import Item
 from judgealign.data.label import Label
 from judgealign.errors import DataError, NotFittedError, ParseError, ProviderError
+from judgealign.judge.context_budget import fit_context
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import JudgeParams, Variant
 from judgealign.judge.parse import expected_score, parse_judgement
@@ -22,6 +23,7 @@ from judgealign.judge.prompt import build_request
 from judgealign.judge.texts import ItemTexts
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import Usage
+from judgealign.render.tokens import estimate_tokens
 from judgealign.rubric.model import Rubric
 
 if TYPE_CHECKING:
@@ -303,6 +305,14 @@ class Judge:
             )
             guidelines, episodes = ctx.guidelines, ctx.episodes
         text = self._texts.item_text(item, p.item_budget_tokens)
+        if p.context_ratio is not None and (guidelines or episodes):
+            zero_shot = build_request(
+                model=self.llm.name, item_id=item.id, item_text=text, dimension=dim
+            )
+            base_tokens = sum(estimate_tokens(m.content) for m in zero_shot.messages)
+            guidelines, episodes = fit_context(
+                guidelines, episodes, int(p.context_ratio * base_tokens)
+            )
         usage = Usage()
         raw = ""
         error: str | None = None

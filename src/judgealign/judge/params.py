@@ -33,6 +33,9 @@ class JudgeParams(BaseModel):
     guideline_budget_tokens: int = Field(default=700, ge=0)
     item_budget_tokens: int = Field(default=3000, ge=200)
     episode_budget_tokens: int = Field(default=450, ge=50)
+    # Memory context (guidelines + examples) at most this fraction of the zero-shot prompt's
+    # tokens, per item; None: only the absolute budgets above apply.
+    context_ratio: float | None = Field(default=None, gt=0.0)
     reflection_batch_tokens: int = Field(default=6000, ge=500)
     merge_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     calibrate: bool = False  # run the unaligned judge on training items during fit

@@ -40,6 +40,9 @@ CONTRADICTION_COSINE = 0.75
 MAX_RESOLVE = 24
 MAX_GUIDELINE_CHARS = 400
 MIN_LABEL_TOKENS = 60  # a justification is never cut below this to fit a batch
+# A guideline sharing this many consecutive words with a source label is a copy, not a rule.
+COPY_NGRAM_WORDS = 8
+_WORD = re.compile(r"\w+")
 
 Embed = Callable[[list[str]], Awaitable[np.ndarray]]
 
@@ -93,6 +96,30 @@ def clean_text(text: str, forbidden: Sequence[str] = ()) -> str | None:
         if len(token) >= 3 and re.search(rf"(?<![\w]){re.escape(token.lower())}(?![\w])", lowered):
             return None  # item-specific: it would not generalize and may leak the item
     return text
+
+
+def copies_source(text: str, sources: Sequence[str], n: int = COPY_NGRAM_WORDS) -> bool:
+    """True when ``text`` repeats ``n`` consecutive words of one of ``sources``.
+
+    Small reflection models paste an expert's justification (or the item itself) back as a
+    "guideline"; such a rule describes one item, so it does not generalize and it leaks that
+    item's verdict into every prompt.
+
+    >>> copies_source("Answer B does not use as clear language as A.",
+    ...               ["B simply does not use as clear language as A, overall."], n=6)
+    True
+    >>> copies_source("Prefer the clearer answer.", ["B is less clear than A."], n=6)
+    False
+    """
+    words = _WORD.findall(text.lower())
+    if len(words) < n:
+        return False
+    grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    for source in sources:
+        sw = _WORD.findall(source.lower())
+        if any(tuple(sw[i : i + n]) in grams for i in range(len(sw) - n + 1)):
+            return True
+    return False
 
 
 def _valid_score(score: float | None, dimension: Dimension) -> float | None:
@@ -226,6 +253,8 @@ class Distiller:
         for text, score, refs in answer:
             sources = tuple(sorted({members[r - 1].id for r in refs if 1 <= r <= len(members)}))
             cleaned = clean_text(text, forbidden)
+            if cleaned and copies_source(cleaned, blocks):
+                continue
             if sources and cleaned:
                 drafts.append(Draft(cleaned, _valid_score(score, dimension), sources))
         return drafts
