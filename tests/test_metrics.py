@@ -18,8 +18,6 @@ from judgealign.evaluation.metrics import (
     compute_metrics,
     confusion_matrix,
     constant_predictor_mae,
-    human_human_mae,
-    krippendorff_alpha,
     mae,
     mean_signed_error,
     median_predictor_mae,
@@ -29,6 +27,7 @@ from judgealign.evaluation.metrics import (
     round_to_level,
     spearman,
 )
+from judgealign.evaluation.reliability import human_human_mae, krippendorff_alpha
 
 NAN = math.nan
 

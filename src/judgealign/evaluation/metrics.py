@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from itertools import combinations
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -23,11 +21,15 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from scipy import stats
 
 from judgealign.errors import DataError
+from judgealign.evaluation.reliability import (
+    human_human_mae,
+    krippendorff_alpha,
+    rater_scores,
+)
 
 METRICS_SCHEMA_VERSION = 1
 
 FloatArray = npt.NDArray[np.float64]
-AlphaMetric = Literal["nominal", "ordinal", "interval", "ratio"]
 
 # NaN ("no data") is a legitimate metric value; "strings" makes it survive a JSON round trip.
 _CONFIG = ConfigDict(frozen=True, ser_json_inf_nan="strings")
@@ -217,54 +219,6 @@ def spearman(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
     return float(stats.spearmanr(a, b).statistic)
 
 
-def krippendorff_alpha(reliability: npt.ArrayLike, metric: AlphaMetric = "interval") -> float:
-    """Krippendorff's alpha for a raters x units matrix (NaN = missing), via coincidences.
-
-    Units with fewer than two values are dropped; NaN without variation among pairable values.
-    Follows Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability".
-
-    >>> round(krippendorff_alpha([[1, 2, 3, 3], [1, 2, 3, 4]], "interval"), 3)
-    0.889
-    """
-    data = np.asarray(reliability, dtype=float)
-    if data.ndim != 2:
-        raise DataError("krippendorff_alpha needs a 2-d raters x units matrix")
-    present = ~np.isnan(data)
-    values, codes = np.unique(data[present], return_inverse=True)
-    counts = np.zeros((data.shape[1], values.size))
-    np.add.at(counts, (np.nonzero(present)[1], codes), 1.0)  # row-major order matches data[...]
-    counts = counts[counts.sum(1) >= 2]
-    m_u = counts.sum(1)
-    if counts.shape[0] == 0:
-        return math.nan
-    weighted = counts / (m_u - 1)[:, None]
-    coincidence = weighted.T @ counts - np.diag(weighted.sum(0))
-    n_c = coincidence.sum(1)
-    n = float(n_c.sum())
-    delta2 = _alpha_delta2(values, n_c, metric)
-    expected = float((np.outer(n_c, n_c) * delta2).sum())
-    if expected == 0.0:
-        return math.nan
-    return 1.0 - (n - 1.0) * float((coincidence * delta2).sum()) / expected
-
-
-def _alpha_delta2(values: FloatArray, n_c: FloatArray, metric: AlphaMetric) -> FloatArray:
-    diff = values[:, None] - values[None, :]
-    if metric == "nominal":
-        return np.asarray(diff != 0, dtype=float)
-    if metric == "interval":
-        return np.asarray(diff**2, dtype=float)
-    if metric == "ratio":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = diff / (values[:, None] + values[None, :])
-        return np.nan_to_num(ratio**2, nan=0.0)
-    if metric == "ordinal":
-        # sum_{g=c..k} n_g - (n_c + n_k)/2 equals the gap between mid-ranks of c and k.
-        mid_rank = np.cumsum(n_c) - n_c / 2.0
-        return np.asarray((mid_rank[:, None] - mid_rank[None, :]) ** 2, dtype=float)
-    raise DataError(f"unknown Krippendorff metric {metric!r}; use nominal/ordinal/interval/ratio")
-
-
 class ConfusionMatrix(BaseModel):
     """Counts, rows = expert, columns = judge; ``levels`` starts with ``na_value`` if any."""
 
@@ -304,43 +258,6 @@ def confusion_matrix(
         na_value=na_value,
         counts=tuple(tuple(int(c) for c in row) for row in counts),
     )
-
-
-def _rater_scores(
-    ratings: Mapping[str, Mapping[str, float | None]], na_value: float | None
-) -> list[FloatArray]:
-    """Per item, the applicable scores of its raters, for items with at least two."""
-    items = (np.array([np.nan if s is None else s for s in r.values()]) for r in ratings.values())
-    kept = (s[~np.isnan(s) & (s != na_value)] for s in items)
-    return [s.astype(float) for s in kept if s.size >= 2]
-
-
-def human_human_mae(
-    ratings: Mapping[str, Mapping[str, float | None]],
-    na_value: float | None = None,
-    method: Literal["leave_one_out", "pairwise"] = "leave_one_out",
-) -> float:
-    """How far experts are from each other: the level a judge can hope to reach.
-
-    ``ratings`` maps item -> rater -> score; N/A (``None``/NaN/``na_value``) ratings are dropped
-    and items keep only if at least two applicable scores remain. Per item, "leave_one_out"
-    averages |rater - mean of the other raters| over raters (comparable to a judge scored against
-    an expert mean); "pairwise" averages |a - b| over rater pairs. The result is the mean over
-    items (NaN when none qualify). With two raters both variants agree.
-
-    >>> human_human_mae({"x": {"ann": 1, "bob": 3, "cy": 2}})
-    1.0
-    """
-    per_item = []
-    for s in _rater_scores(ratings, na_value):
-        if method == "pairwise":
-            per_item.append(np.mean([abs(a - b) for a, b in combinations(s, 2)]))
-        elif method == "leave_one_out":
-            others = (s.sum() - s) / (s.size - 1)
-            per_item.append(np.mean(np.abs(s - others)))
-        else:
-            raise DataError(f"unknown method {method!r}; use leave_one_out or pairwise")
-    return float(np.mean(per_item)) if per_item else math.nan
 
 
 def constant_predictor_mae(expert: npt.ArrayLike, value: float) -> float:
@@ -419,5 +336,5 @@ def compute_metrics(
         baseline_median_mae=median_predictor_mae(e),
         human_mae_leave_one_out=human_human_mae(rated, na_value, "leave_one_out"),
         human_mae_pairwise=human_human_mae(rated, na_value, "pairwise"),
-        human_n_items=len(_rater_scores(rated, na_value)),
+        human_n_items=len(rater_scores(rated, na_value)),
     )

@@ -195,7 +195,7 @@ def build_report(
         multi = sum(1 for v in rmap.values() if len(v) >= 2)
         hh = None
         if multi:
-            from judgealign.evaluation.metrics import human_human_mae
+            from judgealign.evaluation.reliability import human_human_mae
 
             hh = _num(human_human_mae(rmap, na_value=dim.scale.na_value))
         references.append(
