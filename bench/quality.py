@@ -110,6 +110,12 @@ def main() -> None:
     ap.add_argument("--variants", default="baseline,semantic,episodic,full")
     ap.add_argument("--k", type=int, default=2)
     ap.add_argument(
+        "--similarity-floor",
+        type=float,
+        default=0.2,
+        help="examples below this cosine are not shown (grouped folds: other inputs' items)",
+    )
+    ap.add_argument(
         "--context-ratio",
         type=float,
         default=None,
@@ -155,6 +161,7 @@ def main() -> None:
         use_expected_score=args.expected_score,
         max_tokens=args.max_tokens,
         context_ratio=args.context_ratio,
+        similarity_floor=args.similarity_floor,
         max_guidelines=args.max_guidelines,
         reflection_batch_tokens=args.reflection_batch_tokens,
     )
@@ -203,6 +210,7 @@ def main() -> None:
             "max_tokens": args.max_tokens,
             "k": args.k,
             "context_ratio": args.context_ratio,
+            "similarity_floor": args.similarity_floor,
             "reflection_batch_tokens": args.reflection_batch_tokens,
             "n_items": report.config.n_items,
             "seed": args.seed,

@@ -101,3 +101,32 @@ def test_judge_prompt_within_ratio_on_short_items() -> None:
         assert w.usage.prompt_tokens > 1.5 * b.usage.prompt_tokens
         # estimate_tokens is pessimistic, so the provider's count stays within the ratio.
         assert t.usage.prompt_tokens <= 1.5 * b.usage.prompt_tokens
+
+
+def _na_judge(na_examples: str) -> tuple[Judge, list[Item]]:
+    rubric = load_rubric("ml-notebook").subset(["data_imputation"])
+    items = [
+        Item(id="na1", output="print('no missing values here at all')"),
+        Item(id="na2", output="print('no missing values here either')"),
+        Item(id="imp1", output="imputer = SimpleImputer().fit(X_train); X = imputer.transform(X)"),
+        Item(id="imp2", output="df = df.fillna(df.median()); imputer fit on all rows"),
+        Item(id="q_imp", output="imputer = SimpleImputer().fit(X_train) median strategy"),
+        Item(id="q_na", output="print('no missing values here')"),
+    ]
+    scores = {"na1": 0, "na2": 0, "imp1": 3, "imp2": 1}
+    labels = [Label(item=i, dimension="data_imputation", score=s) for i, s in scores.items()]
+    params = JudgeParams(k=3, similarity_floor=-1.0, na_examples=na_examples)  # type: ignore[arg-type]
+    judge = Judge(rubric, params, llm=FakeLLM("constant"), embedder=FakeEmbedder())
+    return judge.fit(labels, items), items
+
+
+def test_na_examples_shown_only_when_the_nearest_is_na() -> None:
+    judge, items = _na_judge("nearest")
+    by_id = {j.item: j for j in judge.predict(items[4:])}
+    applicable = by_id["q_imp"].episodes
+    assert applicable and not any(e.startswith("na") for e in applicable)
+    assert any(e.startswith("na") for e in by_id["q_na"].episodes)
+    everything, _ = _na_judge("all")
+    shown = {j.item: j.episodes for j in everything.predict(items[4:])}
+    assert any(e.startswith("na") for e in shown["q_imp"])  # the filter made the difference
+    assert len(shown["q_imp"]) == 3

@@ -292,10 +292,12 @@ class Judge:
         guidelines: tuple[Any, ...] = ()
         episodes: tuple[Any, ...] = ()
         if self.memory_ is not None and vector is not None and (p.semantic or p.episodic):
+            # Over-fetch when N/A examples may be filtered out, so k applicable ones remain.
+            filter_na = p.na_examples == "nearest" and dim.scale.na_value is not None
             ctx = self.memory_.context(
                 dim_id,
                 vector,
-                k=p.k if p.episodic else 0,
+                k=(2 * p.k if filter_na else p.k) if p.episodic else 0,
                 similarity_floor=p.similarity_floor,
                 max_per_group=p.max_per_group,
                 prefer_disagreements=p.prefer_disagreements,
@@ -304,6 +306,10 @@ class Judge:
                 exclude_items={item.id},
             )
             guidelines, episodes = ctx.guidelines, ctx.episodes
+            nearest = max(episodes, key=lambda e: e[1]) if episodes else None
+            if filter_na and nearest is not None and not dim.scale.is_na(nearest[0].score):
+                episodes = tuple(e for e in episodes if not dim.scale.is_na(e[0].score))
+            episodes = episodes[: p.k]
         text = self._texts.item_text(item, p.item_budget_tokens)
         if p.context_ratio is not None and (guidelines or episodes):
             zero_shot = build_request(

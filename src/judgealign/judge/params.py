@@ -29,6 +29,9 @@ class JudgeParams(BaseModel):
     similarity_floor: float = Field(default=0.2, ge=-1.0, le=1.0)
     max_per_group: int = Field(default=1, ge=1)  # diversity: episodes from one input group
     prefer_disagreements: bool = True
+    # "nearest": N/A examples are shown only when the closest example is N/A. Small judges
+    # copy an N/A example's verdict onto applicable items; "all" shows them like any other.
+    na_examples: Literal["all", "nearest"] = "nearest"
     max_guidelines: int = Field(default=12, ge=1)
     guideline_budget_tokens: int = Field(default=700, ge=0)
     item_budget_tokens: int = Field(default=3000, ge=200)
