@@ -118,7 +118,7 @@ def main() -> None:
     ap.add_argument(
         "--context-ratio",
         type=float,
-        default=None,
+        default=0.5,
         help="memory context at most this fraction of the zero-shot prompt (0.5 -> <= 1.5x)",
     )
     ap.add_argument(
