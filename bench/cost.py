@@ -9,6 +9,11 @@ items, unaligned and aligned, and counts their tokens with ``render.tokens.estim
 Where real-model results exist (bench/results/quality-*.json, memalign-*.json), the prompt
 tokens the model endpoint actually counted are copied next to them. Writes
 bench/results/cost.json. Target: aligned prompt tokens at most 1.5x the baseline's.
+
+The headline uses quality.py's settings (k=2, 250-token examples, 400-token guideline budget,
+memory context at most 0.5x the zero-shot prompt); the sweep shows fixed budgets alone, and
+the relative-budget rows show what the 0.5 cap does on sets with short items (LFQA, CoNaLa),
+where fixed budgets alone double the prompt.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from judgealign.testing.fake import FakeLLM
 from quality import BUILTIN
 
 TARGET_RATIO = 1.5
+# bench/quality.py's default: the memory context is at most half the zero-shot prompt.
+RELATIVE_RATIO = 0.5
 
 
 def request_tokens(request: ChatRequest) -> int:
@@ -53,6 +60,7 @@ def measure_ours(
     k: int = 2,
     episode_budget: int = 250,
     guideline_budget: int = 400,
+    context_ratio: float | None = None,
 ) -> dict[str, Any]:
     """Fit on ``n_labels`` labels with fakes; prompt tokens and calls, baseline vs aligned."""
     ds = load_ratings(
@@ -77,6 +85,7 @@ def measure_ours(
         item_budget_tokens=1500,
         episode_budget_tokens=episode_budget,
         guideline_budget_tokens=guideline_budget,
+        context_ratio=context_ratio,
         k=k,
     )
     baseline_llm, aligned_llm, reflection_llm = (FakeLLM("constant") for _ in range(3))
@@ -92,6 +101,8 @@ def measure_ours(
     aligned_tokens = [request_tokens(r) for r in aligned_llm.calls]
     b, a = _mean(base_tokens), _mean(aligned_tokens)
     ratio = round(a / b, 3) if a and b else None
+    # Per item: the bound a relative budget promises holds item by item, not only on average.
+    per_item = [x / y for x, y in zip(aligned_tokens, base_tokens, strict=True) if y]
     memory = judge.memory_
     n_guidelines = len(memory.guidelines(dim_id)) if memory is not None else None
     return {
@@ -102,6 +113,7 @@ def measure_ours(
             "episode_budget_tokens": episode_budget,
             "guideline_budget_tokens": guideline_budget,
             "item_budget_tokens": 1500,
+            "context_ratio": context_ratio,
         },
         "labels_fitted": len(fit_labels),
         "test_items": len(test_items),
@@ -110,6 +122,7 @@ def measure_ours(
             "aligned_mean": a,
             "aligned_max": max(aligned_tokens) if aligned_tokens else None,
             "ratio": ratio,
+            "max_item_ratio": round(max(per_item), 3) if per_item else None,
         },
         "alignment_calls": fit_calls,
         "alignment_calls_per_50_labels": (
@@ -151,10 +164,19 @@ def main() -> None:
     ap.add_argument("--dimension", default="coherence")
     ap.add_argument("--labels", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--short",
+        type=Path,
+        action="append",
+        default=None,
+        help="sets with short items for the relative-budget check (default: LFQA, CoNaLa)",
+    )
     args = ap.parse_args()
     if not args.data.exists():
         sys.exit(f"{args.data}: not found (the shared ratings live in ../shared/data/ratings)")
-    ours = measure_ours(args.data, args.dimension, args.labels, args.seed)
+    ours = measure_ours(
+        args.data, args.dimension, args.labels, args.seed, context_ratio=RELATIVE_RATIO
+    )
     p = ours["prompt_tokens_estimate"]
     print(
         f"ours ({ours['data']}/{ours['dimension']}): prompt tokens baseline {p['baseline_mean']}"
@@ -178,10 +200,42 @@ def main() -> None:
             f"  k={k} episode_budget={episode} guideline_budget={guideline}: "
             f"x{alt['prompt_tokens_estimate']['ratio']}"
         )
+    relative = []
+    short = args.short or [
+        SHARED / "data/ratings/lfqa_expert_pairwise.jsonl",
+        SHARED / "data/ratings/conala_code_grades.jsonl",
+    ]
+    for data in [args.data, *short]:
+        if not data.exists():
+            continue
+        dim = args.dimension if data == args.data else None
+        for ratio in (None, RELATIVE_RATIO):
+            got = measure_ours(data, dim, args.labels, args.seed, context_ratio=ratio)
+            est = got["prompt_tokens_estimate"]
+            relative.append(
+                {
+                    "data": got["data"],
+                    "dimension": got["dimension"],
+                    "context_ratio": ratio,
+                    **est,
+                }
+            )
+            print(
+                f"  {got['data']}/{got['dimension']} context_ratio={ratio}: x{est['ratio']} "
+                f"(worst item x{est['max_item_ratio']})"
+            )
     real = measured_elsewhere(RESULTS)
     for name, entry in real.items():
         print(f"{name}: mean prompt tokens {entry['mean_prompt_tokens']}")
-    path = write_result("cost", {"ours": ours, "budget_sweep": sweep, "measured_by_endpoint": real})
+    path = write_result(
+        "cost",
+        {
+            "ours": ours,
+            "budget_sweep": sweep,
+            "relative_budget": relative,
+            "measured_by_endpoint": real,
+        },
+    )
     print(f"wrote {path}")
 
 

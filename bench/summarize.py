@@ -188,6 +188,21 @@ def cost_section(results: dict[str, dict[str, Any]]) -> list[str]:
             f" -> x{num(s.get('ratio'), 2)}"
             for s in sweep
         )
+    relative = [r for r in body.get("relative_budget") or [] if isinstance(r, dict)]
+    if relative:
+        lines += ["", "Memory context capped at a fraction of the zero-shot prompt (estimate):", ""]
+        lines += table(
+            ["data / dimension", "context ratio", "mean ratio", "worst item"],
+            [
+                [
+                    f"{r.get('data', '-')} / {r.get('dimension', '-')}",
+                    num(r.get("context_ratio"), 2) if r.get("context_ratio") else "none",
+                    "x" + num(r.get("ratio"), 2),
+                    "x" + num(r.get("max_item_ratio"), 2),
+                ]
+                for r in relative
+            ],
+        )
     return [*lines, ""]
 
 

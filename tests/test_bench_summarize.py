@@ -103,6 +103,16 @@ def results(tmp_path: Path) -> Path:
                     "ratio": 1.43,
                 }
             ],
+            "relative_budget": [
+                {
+                    "data": "lfqa_expert_pairwise",
+                    "dimension": "prefers_answer_a",
+                    "context_ratio": 0.5,
+                    "ratio": 1.483,
+                    "max_item_ratio": 1.491,
+                },
+                "not a row",
+            ],
         },
     )
     return folder
@@ -119,6 +129,7 @@ def test_render_tables_and_tolerates_partial_files(results: Path) -> None:
     assert "Retrieval latency" not in text  # unusable section skipped, not fatal
     assert "x1.43" in text and "not met" in text
     assert "15.6" in text  # MemAlign calls per 50 labels in the cost table
+    assert "| lfqa_expert_pairwise / prefers_answer_a | 0.50 | x1.48 | x1.49 |" in text
 
 
 def test_update_readme_replaces_only_between_markers(results: Path, tmp_path: Path) -> None:
