@@ -106,6 +106,13 @@ def main() -> None:
         action="store_true",
         help="score = probability-weighted mean of the score tokens (backends with logprobs)",
     )
+    ap.add_argument(
+        "--calibrate",
+        action="store_true",
+        # Free here: the baseline's answer on a training item is the same request as its
+        # held-out baseline judgement in another fold, so it comes from the cache.
+        help="run the unaligned judge on training items so reflection sees its misses",
+    )
     ap.add_argument("--dimension", action="append", default=None)
     ap.add_argument("--variants", default="baseline,semantic,episodic,full")
     ap.add_argument("--k", type=int, default=2)
@@ -162,6 +169,7 @@ def main() -> None:
         max_tokens=args.max_tokens,
         context_ratio=args.context_ratio,
         similarity_floor=args.similarity_floor,
+        calibrate=args.calibrate,
         max_guidelines=args.max_guidelines,
         reflection_batch_tokens=args.reflection_batch_tokens,
     )
@@ -211,6 +219,7 @@ def main() -> None:
             "k": args.k,
             "context_ratio": args.context_ratio,
             "similarity_floor": args.similarity_floor,
+            "calibrate": args.calibrate,
             "reflection_batch_tokens": args.reflection_batch_tokens,
             "n_items": report.config.n_items,
             "seed": args.seed,

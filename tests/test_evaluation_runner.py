@@ -10,6 +10,7 @@ import pytest
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
+from judgealign.errors import ConfigError
 from judgealign.evaluation.experiment import run_evaluation
 from judgealign.evaluation.runner import Evaluator, LeakageError
 from judgealign.judge.judge import Judge
@@ -226,6 +227,22 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
     assert len(first.calls) - 1 + len(second.calls) <= total + 3
     assert _without_volatile(resumed) == _without_volatile(reference)
     assert (run_dir / "report.json").exists() and (run_dir / "report.html").exists()
+
+    # Resuming under other settings would mix two experiments in one folder: refused.
+    with pytest.raises(ConfigError, match=r"params\.k: 2 -> 3"):
+        run_evaluation(
+            rubric,
+            items,
+            labels,
+            params().model_copy(update={"k": 3}),
+            folds=4,
+            variants=["baseline", "full"],
+            n_resamples=300,
+            run_dir=run_dir,
+            llm=FakeLLM("mimic"),
+            embedder=FakeEmbedder(),
+            cache_dir=cache,
+        )
 
 
 def test_item_ids_containing_separator_do_not_trip_the_leak_guard() -> None:

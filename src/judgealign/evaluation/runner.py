@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import numpy as np
 from judgealign.data.item import Item
 from judgealign.data.label import Label, item_of
 from judgealign.errors import ConfigError, DataError, JudgeAlignError
-from judgealign.evaluation.store import JudgementStore
+from judgealign.evaluation.store import JudgementStore, check_run_settings
 from judgealign.judge.judge import Judge
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
@@ -175,6 +176,8 @@ class Evaluator:
         pairs_of: dict[str, list[str]] = defaultdict(list)
         for item_id, dim in sorted(expert):
             pairs_of[item_id].append(dim)
+        if self.run_dir is not None:
+            check_run_settings(self.run_dir, self._settings(items, labels))
         store = JudgementStore(self.run_dir / "judgements.jsonl" if self.run_dir else None)
         data = EvaluationData(
             folds=folds, fold_of=fold_of, expert=expert, judgements={v: {} for v in self.variants}
@@ -210,6 +213,21 @@ class Evaluator:
         data.usage_alignment = self._alignment_usage
         data.usage_scoring = self._scoring_usage
         return data
+
+    def _settings(self, items: Sequence[Item], labels: Sequence[Label]) -> dict[str, object]:
+        """What decides the stored results; variants and curve sizes may grow on resume."""
+        digest = hashlib.sha256()
+        for lb in sorted(labels, key=lambda x: x.id):
+            digest.update(f"{lb.id}\t{lb.score}\t{lb.rationale}\n".encode())
+        for it in sorted(items, key=lambda x: x.id):
+            digest.update(it.model_dump_json().encode())
+        return {
+            "params": self.params.model_dump(mode="json"),
+            "rubric": self.rubric.model_dump(mode="json"),
+            "folds": self.folds,
+            "seed": self.seed,
+            "data_sha256": digest.hexdigest(),
+        }
 
     async def _fitted(
         self, fold: int, train_labels: Sequence[Label], train_items: Sequence[Item], tag: str = ""

@@ -59,3 +59,61 @@ class JudgementStore:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+SETTINGS_FILE = "settings.json"
+
+
+def _flat(value: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def check_run_settings(run_dir: Path, settings: dict[str, object]) -> None:
+    """Record ``settings`` in a new run folder; refuse to resume one made with others.
+
+    Stored judgements and fitted judges are reused by key (variant, fold, item), so resuming
+    under another model, budget or split would silently mix two experiments.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> check_run_settings(d, {"params": {"k": 2}})
+    >>> check_run_settings(d, {"params": {"k": 3}})
+    Traceback (most recent call last):
+    judgealign.errors.ConfigError: ... was made with other settings (params.k: 2 -> 3); ...
+    """
+    from judgealign.errors import ConfigError
+
+    path = run_dir / SETTINGS_FILE
+    settings = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    if path.exists():
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{path}: unreadable ({exc}); delete the run folder to start over"
+            ) from exc
+        if before != settings:
+            old, new = _flat(before), _flat(settings)
+            changed = [
+                f"{k}: {old.get(k, '-')} -> {new.get(k, '-')}"
+                for k in sorted(set(old) | set(new))
+                if old.get(k) != new.get(k)
+            ]
+            raise ConfigError(
+                f"{run_dir} was made with other settings ({'; '.join(changed[:4])}"
+                f"{'; ...' if len(changed) > 4 else ''}); pass a new run folder or delete "
+                "this one to start over"
+            )
+        return
+    if any(run_dir.glob("judgements.jsonl")) or any(run_dir.glob("judges/*.json")):
+        raise ConfigError(
+            f"{run_dir} holds results without a record of their settings (made by an older "
+            "judgealign); pass a new run folder or delete this one (cached responses are kept)"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
