@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, peak_rss_mb, write_result
+from _common import RESULTS, LineProgress, peak_rss_mb, write_result
 from judgealign.data.ratings import load_ratings, rubric_for_ratings
 from judgealign.evaluation.experiment import run_evaluation
 from judgealign.judge.params import JudgeParams
@@ -190,6 +190,7 @@ def main() -> None:
         rater_labels=ds.rater_labels,
         n_resamples=args.resamples,
         name=tag,
+        progress=LineProgress(),
     )
     wall = time.perf_counter() - t0
     dims = summarize(report)
