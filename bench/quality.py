@@ -23,10 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, LineProgress, peak_rss_mb, write_result
 from judgealign.data.ratings import load_ratings, rubric_for_ratings
+from judgealign.errors import ParseError
 from judgealign.evaluation.experiment import run_evaluation
 from judgealign.judge.params import JudgeParams
+from judgealign.judge.parse import parse_judgement
 from judgealign.report.model import EvaluationReport
 from judgealign.rubric import load_rubric
+from judgealign.rubric.model import Rubric
 
 BUILTIN = {
     "summeval_expert": "summeval",
@@ -69,6 +72,29 @@ def summarize(report: EvaluationReport) -> dict[str, object]:
             }
         dims[dim] = row
     return dims
+
+
+def argmax_mae(report: EvaluationReport, rubric: Rubric) -> dict[str, dict[str, float]]:
+    """MAE of the answered score token per dimension and variant (with --expected-score the
+    headline uses the probability-weighted score; peers that only read the answer compare to
+    this one)."""
+    errors: dict[tuple[str, str], list[float]] = {}
+    for r in report.judgements:
+        j = r.judgement
+        if r.expert is None or j.score is None:
+            continue
+        scale = rubric.dimension(j.dimension).scale
+        try:
+            answered, _ = parse_judgement(j.raw, scale)
+        except ParseError:
+            continue
+        if scale.is_na(answered) or scale.is_na(r.expert):
+            continue
+        errors.setdefault((j.dimension, r.variant), []).append(abs(answered - r.expert))
+    out: dict[str, dict[str, float]] = {}
+    for (dim, variant), errs in sorted(errors.items()):
+        out.setdefault(dim, {})[variant] = round(sum(errs) / len(errs), 4)
+    return out
 
 
 def prompt_tokens(report: EvaluationReport) -> dict[str, float]:
@@ -225,6 +251,7 @@ def main() -> None:
             "n_items": report.config.n_items,
             "seed": args.seed,
             "dimensions": dims,
+            "answered_score_mae": argmax_mae(report, rubric) if args.expected_score else None,
             "alignment": report.usage_alignment.model_dump(),
             "scoring": report.usage_scoring.model_dump(),
             "mean_prompt_tokens": prompt_tokens(report),
