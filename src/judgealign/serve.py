@@ -10,8 +10,9 @@ judgealign runs in-process, e.g. the local llama.cpp model. Routes:
 - ``GET /v1/models``; ``GET /v1/stats``: calls and tokens served so far (not OpenAI; for
   benchmarks, which see every request here).
 
-Only the standard library serves HTTP; one asyncio loop in a background thread drives the
-providers, so a ``LocalLLM`` still serializes its calls while clients may connect at once.
+Only the standard library serves HTTP (through ``judgealign.http_base``); one asyncio loop in
+a background thread drives the providers, so a ``LocalLLM`` still serializes its calls while
+clients may connect at once.
 
 >>> with ModelServer("fake:constant", "fake") as srv:  # doctest: +SKIP
 ...     srv.base_url
@@ -21,19 +22,17 @@ providers, so a ``LocalLLM`` still serializes its calls while clients may connec
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from judgealign.errors import ConfigError, JudgeAlignError, ProviderError
+from judgealign.http_base import JSONHandler, LoopbackService
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import ChatRequest, Message, Usage
 from judgealign.render.tokens import estimate_tokens
@@ -160,7 +159,7 @@ def embedding_inputs(body: dict[str, Any]) -> list[str]:
     raise BadRequest("input must be a string or a list of strings (token ids not supported)")
 
 
-class ModelServer:
+class ModelServer(LoopbackService):
     """Serve ``model`` (and ``embedder``) over the OpenAI wire format on ``host:port``.
 
     Names resolve through the provider registry (with its cache, retries and limits); objects
@@ -172,6 +171,8 @@ class ModelServer:
     ...     httpx.get(srv.base_url + "/models").json()["data"][0]["id"]
     'fake:constant'
     """
+
+    thread_name: ClassVar[str | None] = "judgealign-serve-http"
 
     def __init__(
         self,
@@ -186,13 +187,12 @@ class ModelServer:
         timeout: float = 900.0,
         max_tokens_cap: int | None = None,
     ) -> None:
+        super().__init__(_Handler, host=host, port=port)
         self.model = model
         # Bounds what a client may ask for: a small local model under a JSON grammar can
         # otherwise spend minutes on one runaway answer.
         self.max_tokens_cap = max_tokens_cap
         self.embedder = embedder
-        self.host = host
-        self.port = port
         self.cache_dir = cache_dir
         self.concurrency = concurrency
         self.retries = retries
@@ -201,8 +201,6 @@ class ModelServer:
         self._embedder: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
-        self._httpd: ThreadingHTTPServer | None = None
-        self._http_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._chat = Usage()
         self._emb = EmbeddingUsage()
@@ -224,7 +222,7 @@ class ModelServer:
                 self.embedder, cache_dir=self.cache_dir, retries=self.retries, timeout=self.timeout
             )
 
-    def start(self) -> ModelServer:
+    def start(self) -> Self:
         """Resolve the providers, bind the socket and serve in background threads."""
         self._resolve()
         self._loop = asyncio.new_event_loop()
@@ -232,26 +230,13 @@ class ModelServer:
             target=self._loop.run_forever, name="judgealign-serve-loop", daemon=True
         )
         self._loop_thread.start()
-        owner = self
-
-        class _Bound(_Handler):
-            server_owner = owner
-
         try:
-            self._httpd = _HTTPServer((self.host, self.port), _Bound)
+            return super().start()
         except OSError as err:
             self.close()
             raise ConfigError(
                 f"cannot listen on {self.host}:{self.port} ({err}); pick another --port"
             ) from None
-        self._http_thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="judgealign-serve-http",
-            daemon=True,
-        )
-        self._http_thread.start()
-        return self
 
     def serve_forever(self) -> None:
         """Start (if needed) and block until interrupted."""
@@ -266,37 +251,14 @@ class ModelServer:
             self.close()
 
     def close(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._http_thread is not None:
-            self._http_thread.join(timeout=5)
+        """Stop serving, then stop the providers' event loop."""
+        super().close()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._loop_thread is not None:
                 self._loop_thread.join(timeout=5)
             self._loop.close()
             self._loop = None
-
-    def __enter__(self) -> ModelServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port/v1`` (the OpenAI ``base_url``)."""
-        if self._httpd is None:
-            raise RuntimeError("server not started; use `with ModelServer(...) as srv:`")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
 
     @property
     def model_name(self) -> str:
@@ -412,73 +374,49 @@ class ModelServer:
             self._errors += 1
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-    allow_reuse_address = True
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_owner: ModelServer
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # else delayed ACKs add ~40 ms to each answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # requests are counted in /v1/stats; per-request lines would flood a log
+class _Handler(JSONHandler):
+    owner: ModelServer
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path.endswith("/models"):
-            self._send(200, self.server_owner.models())
+            self.send_json(200, self.owner.models())
         elif path.endswith("/stats"):
-            self._send(200, self.server_owner.stats().model_dump(mode="json"))
+            self.send_json(200, self.owner.stats().model_dump(mode="json"))
         elif path in ("", "/health", "/v1/health"):
-            self._send(200, {"status": "ok"})
+            self.send_json(200, {"status": "ok"})
         else:
-            self._send(404, _error(404, f"no route GET {self.path}"))
+            self.send_json(404, _error(404, f"no route GET {self.path}"))
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0") or 0)
-        raw = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0].rstrip("/")
-        owner = self.server_owner
+        owner = self.owner
         try:
             try:
-                body = json.loads(raw or b"{}")
+                body = self.read_json()
             except ValueError:
                 raise BadRequest("the request body is not JSON") from None
             if not isinstance(body, dict):
                 raise BadRequest("the request body must be a JSON object")
             if path.endswith("/chat/completions"):
-                self._send(200, owner.chat(body))
+                self.send_json(200, owner.chat(body))
             elif path.endswith("/embeddings"):
-                self._send(200, owner.embed(body))
+                self.send_json(200, owner.embed(body))
             else:
-                self._send(404, _error(404, f"no route POST {self.path}"))
+                self.send_json(404, _error(404, f"no route POST {self.path}"))
         except BadRequest as err:
             owner._count_error()
-            self._send(400, _error(400, str(err)))
+            self.send_json(400, _error(400, str(err)))
         except ProviderError as err:
             owner._count_error()
             status = 503 if err.transient else 502
-            self._send(status, _error(status, str(err)))
+            self.send_json(status, _error(status, str(err)))
         except JudgeAlignError as err:
             owner._count_error()
-            self._send(400, _error(400, str(err)))
+            self.send_json(400, _error(400, str(err)))
         except Exception as err:  # the server must outlive one bad request
             owner._count_error()
-            self._send(500, _error(500, f"{type(err).__name__}: {err}"))
-
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode("utf-8")
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up; nothing to tell it
+            self.send_json(500, _error(500, f"{type(err).__name__}: {err}"))
 
 
 def _error(status: int, message: str) -> dict[str, Any]:

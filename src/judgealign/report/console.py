@@ -18,12 +18,11 @@ def console_table(
 ) -> Table:
     """The per-dimension table: baseline vs aligned MAE with CIs, change and p-values.
 
-        Below 130 columns of ``width`` the bias and reference columns are left out (they are in
-        the HTML and Markdown reports).
+    Below 130 columns of ``width`` the bias and reference columns are left out (they are in
+    the HTML and Markdown reports).
 
-        >>> from rich import box
-    from rich.console import Console
-        >>> Console().print(console_table(report))  # doctest: +SKIP
+    >>> from rich.console import Console
+    >>> Console().print(console_table(report))  # doctest: +SKIP
     """
     title = f"{report.config.rubric_id}: judge vs experts (MAE, lower is better)"
     table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)

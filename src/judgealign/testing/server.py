@@ -3,7 +3,8 @@
 It speaks the real wire format (``POST /v1/chat/completions``, ``POST /v1/embeddings``,
 ``GET /v1/models``) on 127.0.0.1 with only the standard library, so provider code is tested
 against real HTTP without any network model. Each chat request takes the next scripted reply
-(or asks ``handler``); every request body is recorded.
+(or asks ``handler``); every request body is recorded. The HTTP plumbing it shares with
+``judgealign.serve`` lives in ``judgealign.http_base``.
 
 >>> from judgealign.testing.server import Answer, HttpError, OpenAICompatServer
 >>> with OpenAICompatServer(replies=[HttpError(500), Answer("hi")]) as srv:
@@ -13,23 +14,15 @@ against real HTTP without any network model. Each chat request takes the next sc
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
-
-class _Server(ThreadingHTTPServer):
-    # The default listen backlog (5) resets connections when 32 clients connect at once.
-    request_queue_size = 256
-    daemon_threads = True
-
+from judgealign.http_base import JSONHandler, LoopbackService
 
 DEFAULT_TEXT = '{"rationale": "server default answer.", "score": 2}'
 EMBED_DIM = 64
@@ -105,7 +98,7 @@ def hashed_embedding(text: str, dim: int = EMBED_DIM) -> list[float]:
     return [v / norm for v in vec]
 
 
-class OpenAICompatServer:
+class OpenAICompatServer(LoopbackService):
     """Background OpenAI-compatible server; use as a context manager.
 
     ``replies`` are consumed in order by chat requests; then ``handler(body)`` decides, else
@@ -113,6 +106,9 @@ class OpenAICompatServer:
     (concurrently, for throughput tests). ``requests`` records everything received, and
     ``max_in_flight`` the most chat requests being handled at once.
     """
+
+    # A short poll interval keeps shutdown (and so each test's teardown) fast.
+    poll_interval: ClassVar[float] = 0.02
 
     def __init__(
         self,
@@ -123,6 +119,7 @@ class OpenAICompatServer:
         default_text: str = DEFAULT_TEXT,
         model: str = "test-model",
     ) -> None:
+        super().__init__(_RequestHandler)
         self.replies: list[Reply] = list(replies)
         self.handler = handler
         self.delay = delay
@@ -133,51 +130,13 @@ class OpenAICompatServer:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> OpenAICompatServer:
-        server = self
-
-        class _Handler(_RequestHandler):
-            owner = server
-
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
-        # A short poll interval keeps shutdown (and so each test's teardown) fast.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
     def close(self) -> None:
+        """Stop serving; pending ``Delay``s end at once instead of holding shutdown up."""
         self._closing.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> OpenAICompatServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started; use `with OpenAICompatServer() as srv:`")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        super().close()
 
     @property
     def chat_requests(self) -> list[dict[str, Any]]:
@@ -254,31 +213,22 @@ def _chat_payload(answer: Answer, body: dict[str, Any], model: str) -> dict[str,
     return payload
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
+class _RequestHandler(JSONHandler):
     owner: OpenAICompatServer
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle on, the client's delayed ACK
-    # adds ~40 ms to every response.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # keep test output quiet
 
     def do_GET(self) -> None:
         self._record(None)
         if self.path.rstrip("/").endswith("/models"):
-            self._send_json(200, {"object": "list", "data": [{"id": self.owner.model}]})
+            self.send_json(200, {"object": "list", "data": [{"id": self.owner.model}]})
         else:
-            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            self.send_json(404, {"error": {"message": f"no route {self.path}"}})
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        raw = self.rfile.read(length) if length else b""
         try:
-            body = json.loads(raw or b"{}")
+            body = self.read_json()
         except ValueError:
             self._record(None)
-            self._send_json(400, {"error": {"message": "request body is not JSON"}})
+            self.send_json(400, {"error": {"message": "request body is not JSON"}})
             return
         self._record(body)
         path = self.path.rstrip("/")
@@ -291,7 +241,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             finally:
                 self.owner._leave()
         else:
-            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            self.send_json(404, {"error": {"message": f"no route {self.path}"}})
 
     def _record(self, body: dict[str, Any] | None) -> None:
         rec = RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
@@ -311,7 +261,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                         'response_format type must be one of "text" or "json_object", '
                         "but got: json_schema"
                     )
-                    self._send_json(400, {"error": {"code": 400, "message": msg}})
+                    self.send_json(400, {"error": {"code": 400, "message": msg}})
                     return
                 reply = reply.then
             else:
@@ -321,11 +271,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if reply.retry_after is not None:
                 headers["Retry-After"] = f"{reply.retry_after:g}"
             err = {"error": {"code": reply.status, "message": reply.message}}
-            self._send_json(reply.status, err, headers)
+            self.send_json(reply.status, err, headers)
         elif isinstance(reply, Malformed):
-            self._send_raw(200, reply.body.encode())
+            self.send_bytes(200, reply.body.encode())
         else:
-            self._send_json(200, _chat_payload(reply, body, self.owner.model))
+            self.send_json(200, _chat_payload(reply, body, self.owner.model))
 
     def _embeddings(self, body: dict[str, Any]) -> None:
         self.owner._wait(self.owner.delay)
@@ -339,21 +289,4 @@ class _RequestHandler(BaseHTTPRequestHandler):
         tokens = sum(max(1, len(str(t)) // 4) for t in texts)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         model = body.get("model", self.owner.model)
-        self._send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
-
-    def _send_json(
-        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        self._send_raw(status, json.dumps(payload).encode(), headers)
-
-    def _send_raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (e.g. its timeout fired); nothing to tell it
+        self.send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
