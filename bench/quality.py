@@ -100,10 +100,12 @@ def argmax_mae(report: EvaluationReport, rubric: Rubric) -> dict[str, dict[str, 
 def prompt_tokens(report: EvaluationReport) -> dict[str, float]:
     out: dict[str, float] = {}
     for variant in report.config.variants:
+        # Cached answers count too (calibrate answers the baseline's requests during fit, so
+        # its scoring calls are all cache hits): the endpoint's count from when it answered.
         toks = [
-            r.judgement.usage.prompt_tokens
+            r.judgement.usage.all_prompt_tokens
             for r in report.judgements
-            if r.variant == variant and r.judgement.usage.calls
+            if r.variant == variant and r.judgement.usage.all_prompt_tokens
         ]
         if toks:
             out[variant] = sum(toks) / len(toks)

@@ -134,3 +134,13 @@ def test_variant_shares_memory_and_switches(rubric) -> None:  # type: ignore[no-
 def test_fake_provider_error_type() -> None:
     err = failing(503)
     assert isinstance(err, ProviderError) and err.transient and err.status == 503
+
+
+def test_judgement_keeps_prompt_size_when_answer_is_cached(rubric, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    item = Item(id="a", output="model.fit(X, y)")
+    first = Judge(rubric, llm=FakeLLM("constant"), cache_dir=tmp_path).predict([item])
+    again = Judge(rubric, llm=FakeLLM("constant"), cache_dir=tmp_path).predict([item])
+    for j1, j2 in zip(first, again, strict=True):
+        assert j1.usage.calls == 1 and j2.usage.calls == 0 and j2.usage.cached_calls == 1
+        assert j1.usage.prompt_tokens and j2.usage.cached_prompt_tokens == j1.usage.prompt_tokens
+        assert j2.usage.all_prompt_tokens == j1.usage.all_prompt_tokens

@@ -74,9 +74,15 @@ async def test_cache_hit_makes_no_server_call_and_survives_new_object(tmp_path: 
         assert len(srv.chat_requests) == 1
         assert (a.text, a.cached) == ("first", False)
         assert (b.text, b.cached) == ("first", True)
-        assert b.usage == Usage(cached_calls=1)  # hits spend nothing now
+        # Hits spend nothing now and say what the cache saved.
+        assert b.usage == Usage(
+            cached_calls=1,
+            cached_prompt_tokens=11,
+            cached_completion_tokens=a.usage.completion_tokens,
+        )
         assert llm.usage.calls == 1 and llm.usage.cached_calls == 1
         assert llm.usage.prompt_tokens == 11  # only the real call's tokens
+        assert llm.usage.cached_prompt_tokens == 11 and llm.usage.all_prompt_tokens == 22
 
         await llm.complete(req(temperature=0.7))
         await llm.complete(req(seed=1))
@@ -98,6 +104,10 @@ async def test_cache_keeps_original_usage_and_separates_namespaces(tmp_path: Pat
     await cached.complete(req())
     stored = cached.stored(req())
     assert stored is not None and stored.usage.prompt_tokens == 10
+    hit = await cached.complete(req())
+    # A hit spends nothing now, yet still says what the request cost.
+    assert hit.cached and hit.usage.prompt_tokens == 0
+    assert hit.usage.cached_calls == 1 and hit.usage.cached_prompt_tokens == 10
     other = CachedLLM(StubLLM(name="stub:other"), tmp_path)
     assert not (await other.complete(req())).cached
     files = list((tmp_path / "llm").glob("*/*.json"))

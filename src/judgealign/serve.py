@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from judgealign.errors import ConfigError, JudgeAlignError, ProviderError
 from judgealign.http_base import JSONHandler, LoopbackService
 from judgealign.providers.protocol import LLM, Embedder
-from judgealign.providers.types import ChatRequest, Message, Usage
+from judgealign.providers.types import ChatRequest, ChatResponse, Message, Usage
 from judgealign.render.tokens import estimate_tokens
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -290,7 +290,7 @@ class ModelServer(LoopbackService):
         response = self._run(self._llm.complete(request))
         usage = response.usage
         if response.cached:
-            usage = self._stored_usage(request)
+            usage = self._stored_usage(request, response)
         with self._lock:
             self._chat = self._chat + Usage(
                 prompt_tokens=usage.prompt_tokens,
@@ -318,18 +318,18 @@ class ModelServer(LoopbackService):
             },
         }
 
-    def _stored_usage(self, request: ChatRequest) -> Usage:
+    @staticmethod
+    def _stored_usage(request: ChatRequest, response: ChatResponse) -> Usage:
         """A cache hit's original token counts, so reruns report what the model counted."""
-        from judgealign.providers.cache import CachedLLM
-
-        layer: Any = getattr(self._llm, "_accounting", None)
-        layer = getattr(layer, "inner", None)
-        stored = layer.stored(request) if isinstance(layer, CachedLLM) else None
-        if stored is not None and stored.usage.prompt_tokens:
-            return stored.usage
+        hit = response.usage
+        if hit.cached_prompt_tokens:
+            return Usage(
+                prompt_tokens=hit.cached_prompt_tokens,
+                completion_tokens=hit.cached_completion_tokens,
+            )
         return Usage(
             prompt_tokens=sum(estimate_tokens(m.content) for m in request.messages),
-            completion_tokens=estimate_tokens(stored.text if stored else ""),
+            completion_tokens=estimate_tokens(response.text),
         )
 
     def embed(self, body: dict[str, Any]) -> dict[str, Any]:

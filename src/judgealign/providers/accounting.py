@@ -91,12 +91,12 @@ class AccountingLLM:
             raise
         cached = response.cached
         self.meter.add(
-            Usage(
-                prompt_tokens=response.usage.prompt_tokens,
-                completion_tokens=response.usage.completion_tokens,
-                calls=0 if cached else 1,
-                cached_calls=1 if cached else 0,
-                seconds=time.perf_counter() - start,
+            response.usage.model_copy(
+                update={
+                    "calls": 0 if cached else 1,
+                    "cached_calls": 1 if cached else 0,
+                    "seconds": time.perf_counter() - start,
+                }
             )
         )
         return response

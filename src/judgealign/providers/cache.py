@@ -9,9 +9,10 @@ The key is the SHA-256 of the cache namespace (the provider name, by default) an
 ``ChatRequest.cache_key()``: the same request to two models never collides, and anything in
 the request (temperature, seed, schema, tag) changes the key.
 
-A hit returns the stored response with ``cached=True`` and ``usage`` zeroed except
-``cached_calls=1``: totals then count the tokens spent *now*. The tokens originally spent stay
-in the file (``response.usage``) and are available from :meth:`CachedLLM.stored`.
+A hit returns the stored response with ``cached=True`` and ``usage`` counting nothing spent
+now: ``cached_calls=1`` and the original token counts in ``cached_*_tokens``. Totals then
+count the tokens spent *now* and, apart, what the cache saved. The original response stays in
+the file and is available from :meth:`CachedLLM.stored`.
 
 >>> import asyncio, tempfile
 >>> from judgealign.testing.fake import FakeLLM
@@ -146,7 +147,13 @@ class CachedLLM:
 
 
 def _as_hit(response: ChatResponse) -> ChatResponse:
-    return response.model_copy(update={"cached": True, "usage": Usage(cached_calls=1)})
+    spent = response.usage
+    hit = Usage(
+        cached_calls=1,
+        cached_prompt_tokens=spent.prompt_tokens,
+        cached_completion_tokens=spent.completion_tokens,
+    )
+    return response.model_copy(update={"cached": True, "usage": hit})
 
 
 class CachedEmbedder:

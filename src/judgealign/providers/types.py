@@ -47,7 +47,16 @@ class ChatRequest(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token, call and time accounting; ``+`` adds two usages."""
+    """Token, call and time accounting; ``+`` adds two usages.
+
+    ``prompt_tokens``/``completion_tokens``/``calls`` are what was spent now; answers served
+    from the cache count in ``cached_calls`` and ``cached_*_tokens`` (what they cost when
+    first answered), so a rerun is free yet the experiment's full cost stays known.
+
+    >>> spent = Usage(prompt_tokens=5, calls=1)
+    >>> (spent + Usage(cached_calls=1, cached_prompt_tokens=5)).all_prompt_tokens
+    10
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -55,25 +64,20 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     calls: int = 0
     cached_calls: int = 0
+    cached_prompt_tokens: int = 0
+    cached_completion_tokens: int = 0
     seconds: float = 0.0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            calls=self.calls + other.calls,
-            cached_calls=self.cached_calls + other.cached_calls,
-            seconds=self.seconds + other.seconds,
-        )
+        return Usage(**{f: getattr(self, f) + getattr(other, f) for f in Usage.model_fields})
 
     def __sub__(self, other: Usage) -> Usage:
-        return Usage(
-            prompt_tokens=self.prompt_tokens - other.prompt_tokens,
-            completion_tokens=self.completion_tokens - other.completion_tokens,
-            calls=self.calls - other.calls,
-            cached_calls=self.cached_calls - other.cached_calls,
-            seconds=self.seconds - other.seconds,
-        )
+        return Usage(**{f: getattr(self, f) - getattr(other, f) for f in Usage.model_fields})
+
+    @property
+    def all_prompt_tokens(self) -> int:
+        """Prompt tokens spent now plus those of answers served from the cache."""
+        return self.prompt_tokens + self.cached_prompt_tokens
 
     @property
     def total_tokens(self) -> int:
