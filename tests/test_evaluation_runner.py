@@ -226,6 +226,8 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
     assert not finished & {r.model_dump_json() for r in second.calls}
     assert len(first.calls) - 1 + len(second.calls) <= total + 3
     assert _without_volatile(resumed) == _without_volatile(reference)
+    # The cost of folds fitted before the interrupt is kept with their judges.
+    assert resumed.usage_alignment.all_prompt_tokens == reference.usage_alignment.all_prompt_tokens
     assert (run_dir / "report.json").exists() and (run_dir / "report.html").exists()
 
     # Resuming under other settings would mix two experiments in one folder: refused.

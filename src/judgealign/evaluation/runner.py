@@ -244,6 +244,12 @@ class Evaluator:
                     cache_dir=self.cache_dir,
                 )
                 if loaded.memory_ is not None and loaded.memory_.label_ids() == wanted:
+                    # What that fit cost when it ran, so a resumed run reports the full cost.
+                    spent = path.with_suffix(".usage.json")
+                    if spent.exists():
+                        self._alignment_usage = self._alignment_usage + Usage.model_validate_json(
+                            spent.read_text(encoding="utf-8")
+                        )
                     return loaded
             except JudgeAlignError:
                 pass  # a damaged checkpoint is refitted; the response cache makes it cheap
@@ -252,9 +258,13 @@ class Evaluator:
         self.progress.status(f"aligning fold {fold + 1}{tag} ({len(train_labels)} labels)")
         await judge.afit(train_labels, train_items)
         self.progress.status("scoring")
-        self._alignment_usage = self._alignment_usage + (_usage_of(judge) - before)
+        spent_now = _usage_of(judge) - before
+        self._alignment_usage = self._alignment_usage + spent_now
         if path is not None:
             save_judge(judge, path)
+            path.with_suffix(".usage.json").write_text(
+                spent_now.model_dump_json(), encoding="utf-8"
+            )
         return judge
 
     async def _predict(
