@@ -141,6 +141,11 @@ def main() -> None:
         # held-out baseline judgement in another fold, so it comes from the cache.
         help="run the unaligned judge on training items so reflection sees its misses",
     )
+    ap.add_argument(
+        "--score-first",
+        action="store_true",
+        help="ask for the score before the rationale (the judge's answer order)",
+    )
     ap.add_argument("--dimension", action="append", default=None)
     ap.add_argument("--variants", default="baseline,semantic,episodic,full")
     ap.add_argument("--k", type=int, default=2)
@@ -198,10 +203,15 @@ def main() -> None:
         context_ratio=args.context_ratio,
         similarity_floor=args.similarity_floor,
         calibrate=args.calibrate,
+        score_first=args.score_first,
         max_guidelines=args.max_guidelines,
         reflection_batch_tokens=args.reflection_batch_tokens,
     )
-    tag = f"quality-{slug(name)}-{slug(args.model)}" + ("-expected" if args.expected_score else "")
+    tag = (
+        f"quality-{slug(name)}-{slug(args.model)}"
+        + ("-expected" if args.expected_score else "")
+        + ("-score-first" if args.score_first else "")
+    )
     run_dir = args.run_dir or RESULTS.parent / "runs" / tag
     t0 = time.perf_counter()
     report = run_evaluation(
@@ -249,6 +259,7 @@ def main() -> None:
             "context_ratio": args.context_ratio,
             "similarity_floor": args.similarity_floor,
             "calibrate": args.calibrate,
+            "score_first": args.score_first,
             "reflection_batch_tokens": args.reflection_batch_tokens,
             "n_items": report.config.n_items,
             "seed": args.seed,

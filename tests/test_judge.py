@@ -73,6 +73,22 @@ def test_request_puts_item_first_and_schema_enum(rubric) -> None:  # type: ignor
     assert a.json_schema["properties"]["score"]["enum"] == [0, 1, 2, 3]
 
 
+def test_score_first_orders_schema_and_instruction(rubric) -> None:  # type: ignore[no-untyped-def]
+    dim = rubric.dimension("data_imputation")
+    first = build_request(model="m", item_id="nb", item_text="X", dimension=dim, score_first=True)
+    last = build_request(model="m", item_id="nb", item_text="X", dimension=dim)
+    assert first.json_schema and list(first.json_schema["properties"]) == ["score", "rationale"]
+    assert last.json_schema and list(last.json_schema["properties"]) == ["rationale", "score"]
+    text = first.messages[-1].content
+    assert text.index('"score"') < text.index('"rationale"') and "score first" in text
+    # The judge passes the setting through and still parses the answer.
+    llm = FakeLLM("constant")
+    judge = Judge(rubric, JudgeParams(score_first=True), llm=llm)
+    (j,) = judge.predict([Item(id="a", output="x")], ["data_imputation"])
+    schema = llm.calls[-1].json_schema
+    assert j.ok and schema is not None and next(iter(schema["properties"])) == "score"
+
+
 def test_constant_judge_scores_midpoint(rubric) -> None:  # type: ignore[no-untyped-def]
     llm = FakeLLM("constant")
     judge = Judge(rubric, llm=llm)

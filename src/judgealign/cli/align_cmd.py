@@ -51,6 +51,9 @@ def align(
     expected_score: Annotated[
         bool, typer.Option(help="Score = probability-weighted mean (backends with logprobs).")
     ] = False,
+    score_first: Annotated[
+        bool, typer.Option(help="Ask for the score before the rationale (small/fast judges).")
+    ] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
         ".judgealign-cache"
     ),
@@ -83,6 +86,7 @@ def align(
             k=k,
             context_ratio=context_ratio,
             use_expected_score=expected_score,
+            score_first=score_first,
         )
         judge = Judge(rub, params, cache_dir=cache_dir, concurrency=concurrency)
     judge.fit(lbs, loaded_items)

@@ -67,6 +67,9 @@ def evaluate(
     expected_score: Annotated[
         bool, typer.Option(help="Score = probability-weighted mean (backends with logprobs).")
     ] = False,
+    score_first: Annotated[
+        bool, typer.Option(help="Ask for the score before the rationale (small/fast judges).")
+    ] = False,
     calibrate: Annotated[bool, typer.Option(help="Run the unaligned judge during fit.")] = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
     ci: Annotated[str, typer.Option(help="CI method: bca or percentile.")] = "bca",
@@ -101,6 +104,7 @@ def evaluate(
         item_budget_tokens=item_budget,
         context_ratio=context_ratio,
         use_expected_score=expected_score,
+        score_first=score_first,
         calibrate=calibrate,
         seed=seed,
     )

@@ -334,6 +334,7 @@ class Judge:
                 seed=p.seed,
                 max_tokens=p.max_tokens,
                 want_probs=p.use_expected_score,
+                score_first=p.score_first,
                 reminder=PARSE_REMINDER if attempt == 2 else "",
             )
             try:

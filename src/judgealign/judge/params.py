@@ -43,6 +43,9 @@ class JudgeParams(BaseModel):
     merge_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     calibrate: bool = False  # run the unaligned judge on training items during fit
     use_expected_score: bool = False
+    # Score before rationale: faster, and a small judge's score follows its context rather
+    # than its own rationale; rationale first (the default) lets a capable model reason first.
+    score_first: bool = False
     temperature: float = 0.0
     max_tokens: int = Field(default=400, ge=16)
     seed: int = 0

@@ -29,16 +29,25 @@ def judgement_levels(scale: Scale) -> list[int]:
     return levels
 
 
-def judgement_schema(scale: Scale) -> dict[str, Any]:
-    """JSON schema of a judgement; rationale first so the model reasons before scoring."""
+def judgement_schema(scale: Scale, *, score_first: bool = False) -> dict[str, Any]:
+    """JSON schema of a judgement; by default rationale first, so the model reasons before
+    scoring. ``score_first`` puts the score first: a small model's score then reflects the
+    prompt (rubric, guidelines, examples) rather than its own generic rationale, and with
+    expected scores the answer can be read after a few tokens.
+
+    >>> list(judgement_schema(Scale(min=1, max=3), score_first=True)["properties"])
+    ['score', 'rationale']
+    """
+    props: dict[str, Any] = {
+        "rationale": {"type": "string"},
+        "score": {"type": "integer", "enum": judgement_levels(scale)},
+    }
+    order = ["score", "rationale"] if score_first else ["rationale", "score"]
     return {
         "title": "judgement",
         "type": "object",
-        "properties": {
-            "rationale": {"type": "string"},
-            "score": {"type": "integer", "enum": judgement_levels(scale)},
-        },
-        "required": ["rationale", "score"],
+        "properties": {k: props[k] for k in order},
+        "required": order,
         "additionalProperties": False,
     }
 
@@ -87,6 +96,14 @@ def render_episodes(episodes: Sequence[tuple[Episode, float]]) -> str:
     )
 
 
+def answer_format(allowed: str, *, score_first: bool = False) -> str:
+    why = '"rationale": "<2-4 sentences citing concrete evidence from the item>"'
+    score = '"score": <one of ' + allowed + ">"
+    if score_first:
+        return f"Answer with one JSON object: {{{score}, {why}}}. Give the score first."
+    return f"Answer with one JSON object: {{{why}, {score}}}. Write the rationale first."
+
+
 def build_request(
     *,
     model: str,
@@ -99,6 +116,7 @@ def build_request(
     seed: int | None = 0,
     max_tokens: int = 400,
     want_probs: bool = False,
+    score_first: bool = False,
     reminder: str = "",
 ) -> ChatRequest:
     """The full judge request for one item and dimension."""
@@ -109,8 +127,7 @@ def build_request(
         render_dimension(dimension),
         render_guidelines(guidelines),
         render_episodes(episodes),
-        'Answer with one JSON object: {"rationale": "<2-4 sentences citing concrete evidence '
-        'from the item>", "score": <one of ' + allowed + ">}. Write the rationale first.",
+        answer_format(allowed, score_first=score_first),
     ]
     if reminder:
         sections.append(reminder)
@@ -123,7 +140,7 @@ def build_request(
         ),
         temperature=temperature,
         max_tokens=max_tokens,
-        json_schema=judgement_schema(dimension.scale),
+        json_schema=judgement_schema(dimension.scale, score_first=score_first),
         seed=seed,
         score_choices=tuple(str(v) for v in levels) if want_probs else None,
     )
