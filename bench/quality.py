@@ -97,6 +97,34 @@ def argmax_mae(report: EvaluationReport, rubric: Rubric) -> dict[str, dict[str, 
     return out
 
 
+def examples_mean_mae(
+    report: EvaluationReport, label_scores: dict[str, float]
+) -> dict[str, dict[str, float | int]]:
+    """MAE of predicting the mean expert score of the examples the episodic judge was shown
+    (the median expert score where it was shown none): what retrieval alone knows. A judge
+    that does not beat it is not using its examples."""
+    out: dict[str, dict[str, float | int]] = {}
+    variant = "episodic" if "episodic" in report.config.variants else "full"
+    by_dim: dict[str, list[tuple[float, float | None]]] = {}
+    for r in report.judgements:
+        if r.variant != variant or r.expert is None:
+            continue
+        shown = [label_scores[e] for e in r.judgement.episodes if e in label_scores]
+        by_dim.setdefault(r.judgement.dimension, []).append(
+            (r.expert, sum(shown) / len(shown) if shown else None)
+        )
+    for dim, rows in by_dim.items():
+        experts = sorted(e for e, _ in rows)
+        median = experts[len(experts) // 2]
+        errs = [abs(e - (p if p is not None else median)) for e, p in rows]
+        out[dim] = {
+            "mae": round(sum(errs) / len(errs), 4),
+            "with_examples": sum(p is not None for _, p in rows),
+            "n": len(rows),
+        }
+    return out
+
+
 def prompt_tokens(report: EvaluationReport) -> dict[str, float]:
     out: dict[str, float] = {}
     for variant in report.config.variants:
@@ -265,6 +293,7 @@ def main() -> None:
             "seed": args.seed,
             "dimensions": dims,
             "answered_score_mae": argmax_mae(report, rubric) if args.expected_score else None,
+            "examples_mean_mae": examples_mean_mae(report, {lb.id: lb.score for lb in ds.labels}),
             "alignment": report.usage_alignment.model_dump(),
             "scoring": report.usage_scoring.model_dump(),
             "mean_prompt_tokens": prompt_tokens(report),

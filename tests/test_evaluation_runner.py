@@ -231,12 +231,12 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
     assert (run_dir / "report.json").exists() and (run_dir / "report.html").exists()
 
     # Resuming under other settings would mix two experiments in one folder: refused.
-    with pytest.raises(ConfigError, match=r"params\.k: 2 -> 3"):
+    with pytest.raises(ConfigError, match=r"params\.k: 2 -> 4"):
         run_evaluation(
             rubric,
             items,
             labels,
-            params().model_copy(update={"k": 3}),
+            params().model_copy(update={"k": 4}),
             folds=4,
             variants=["baseline", "full"],
             n_resamples=300,

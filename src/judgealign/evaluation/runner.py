@@ -222,7 +222,9 @@ class Evaluator:
         for it in sorted(items, key=lambda x: x.id):
             digest.update(it.model_dump_json().encode())
         return {
-            "params": self.params.model_dump(mode="json"),
+            # Non-default params only: a later version's new setting, at its default (the old
+            # behaviour), does not lock out a run folder made before it existed.
+            "params": self.params.model_dump(mode="json", exclude_defaults=True),
             "rubric": self.rubric.model_dump(mode="json"),
             "folds": self.folds,
             "seed": self.seed,
