@@ -84,24 +84,41 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
     ours = {k: v for k, v in results.items() if k.startswith("quality-")}
     peers = {k: v for k, v in results.items() if k.startswith("memalign-")}
     keyed: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for body in ours.values():
-        # The expected-score run is its own row; the peer sits beside the argmax run.
+    for body in sorted(ours.values(), key=lambda b: bool(b.get("expected_score"))):
+        # The expected-score run is its own row; the peer sits beside the argmax run, or
+        # beside the expected-score run's answered scores (MAE only) when there is no argmax run.
         model = str(body.get("model")) + (" (expected score)" if body.get("expected_score") else "")
+        examples = body.get("examples_mean_mae") or {}
         for dim, row in _dims(body).items():
+            if isinstance(row, dict) and isinstance(examples.get(dim), dict):
+                row = {**row, "examples_mean_mae": examples[dim].get("mae")}
             keyed.setdefault((str(body.get("data")), dim, model), {})["ours"] = row
+        answered = body.get("answered_score_mae") or {}
+        for dim, maes in answered.items() if isinstance(answered, dict) else ():
+            plain = keyed.setdefault((str(body.get("data")), dim, str(body.get("model"))), {})
+            if "ours" not in plain and isinstance(maes, dict):
+                ref = _dims(body).get(dim) or {}
+                plain["ours"] = {
+                    **{v: {"mae": m} for v, m in maes.items()},
+                    "median_predictor_mae": ref.get("median_predictor_mae"),
+                    "human_human_mae": ref.get("human_human_mae"),
+                }
+                plain["answered"] = True
     for body in peers.values():
         for dim, row in _dims(body).items():
             keyed.setdefault((str(body.get("data")), dim, str(body.get("model"))), {})["peer"] = row
     if not keyed:
         return []
-    header = ["data", "dimension", "model", "median predictor", "human-human"]
+    header = ["data", "dimension", "model", "median predictor", "examples' mean", "human-human"]
     header += list(OUR_VARIANTS) + [label for _, label in PEER_VARIANTS]
     rows = []
     for (data, dim, model), parts in sorted(keyed.items()):
         row = parts.get("ours") or {}
         peer = parts.get("peer") or {}
         ref = row if isinstance(row, dict) and row else peer
-        cells = [data, dim, f"`{model}`", num(ref.get("median_predictor_mae"))]
+        mark = " (answered score)" if parts.get("answered") else ""
+        cells = [data, dim, f"`{model}`{mark}", num(ref.get("median_predictor_mae"))]
+        cells.append(num(row.get("examples_mean_mae")) if isinstance(row, dict) else "-")
         cells.append(num(ref.get("human_human_mae")))
         cells += [mae_cell(row.get(v)) if isinstance(row, dict) else "-" for v in OUR_VARIANTS]
         cells += [
@@ -112,7 +129,10 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
         "### Quality: MAE against the experts",
         "",
         "MAE on held-out folds [95% bootstrap CI]; p: paired bootstrap against the same "
-        "judge's baseline (Holm-corrected for ours). A judge must beat the median predictor.",
+        "judge's baseline (Holm-corrected for ours). A judge must beat the median predictor; "
+        "examples' mean: predicting the mean expert score of the examples the episodic judge "
+        "was shown (what retrieval alone knows). `(answered score)`: the expected-score run's "
+        "answered score tokens, beside a peer that reads only the answer.",
         "",
         *table(header, rows),
         "",

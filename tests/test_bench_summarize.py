@@ -61,6 +61,23 @@ def results(tmp_path: Path) -> Path:
     )
     write(
         folder,
+        "quality-conala-local-fast-expected",
+        {
+            "data": "conala",
+            "model": "local:fast",
+            "expected_score": True,
+            "dimensions": {"usefulness": {"median_predictor_mae": 1.23, "baseline": variant(1.42)}},
+            "answered_score_mae": {"usefulness": {"baseline": 1.558}},
+            "examples_mean_mae": {"usefulness": {"mae": 1.361, "n": 80}},
+        },
+    )
+    write(
+        folder,
+        "memalign-conala-local-fast",
+        {"data": "conala", "model": "local:fast", "dimensions": {"usefulness": {}}},
+    )
+    write(
+        folder,
         "memalign-summeval-expert-local-fast",
         {
             **common,
@@ -130,6 +147,15 @@ def test_render_tables_and_tolerates_partial_files(results: Path) -> None:
     assert "x1.43" in text and "not met" in text
     assert "15.6" in text  # MemAlign calls per 50 labels in the cost table
     assert "| lfqa_expert_pairwise / prefers_answer_a | 0.50 | x1.48 | x1.49 |" in text
+
+
+def test_expected_score_run_rows(results: Path) -> None:
+    lines = summarize.render(results).splitlines()
+    answered = next(x for x in lines if x.startswith("| conala") and "answered score" in x)
+    # Beside the peer, our answered scores (no argmax run exists), with the references.
+    assert "| 1.230 |" in answered and "| 1.558 |" in answered
+    expected = next(x for x in lines if x.startswith("| conala") and "expected score" in x)
+    assert "| 1.361 |" in expected and "1.420 [1.32, 1.52]" in expected
 
 
 def test_update_readme_replaces_only_between_markers(results: Path, tmp_path: Path) -> None:
