@@ -35,7 +35,8 @@ def judgement_schema(scale: Scale, *, score_first: bool = False) -> dict[str, An
     prompt (rubric, guidelines, examples) rather than its own generic rationale, and with
     expected scores the answer can be read after a few tokens.
 
-    >>> list(judgement_schema(Scale(min=1, max=3), score_first=True)["properties"])
+    >>> scale = Scale(min=1, max=3, anchors={1: "bad", 2: "fair", 3: "good"})
+    >>> list(judgement_schema(scale, score_first=True)["properties"])
     ['score', 'rationale']
     """
     props: dict[str, Any] = {
