@@ -32,8 +32,6 @@ from judgealign.data.folds import grouped_kfold
 from judgealign.data.ratings import load_ratings, rubric_for_ratings
 from judgealign.judge.judge import Judge
 from judgealign.judge.params import JudgeParams
-from judgealign.providers.types import ChatRequest
-from judgealign.render.tokens import estimate_tokens
 from judgealign.rubric import load_rubric
 from judgealign.testing.fake import FakeLLM
 from quality import BUILTIN
@@ -41,10 +39,6 @@ from quality import BUILTIN
 TARGET_RATIO = 1.5
 # bench/quality.py's default: the memory context is at most half the zero-shot prompt.
 RELATIVE_RATIO = 0.5
-
-
-def request_tokens(request: ChatRequest) -> int:
-    return sum(estimate_tokens(m.content) for m in request.messages)
 
 
 def _mean(values: list[int]) -> float | None:
@@ -94,11 +88,11 @@ def measure_ours(
     judge = Judge(rubric, params, llm=aligned_llm, reflection_llm=reflection_llm)
     judge.fit(fit_labels, items)
     fit_calls = len(reflection_llm.calls) + len(aligned_llm.calls)
-    fit_prompt = sum(request_tokens(r) for r in reflection_llm.calls + aligned_llm.calls)
+    fit_prompt = sum(r.estimated_prompt_tokens for r in reflection_llm.calls + aligned_llm.calls)
     aligned_llm.calls.clear()
     judge.predict(test_items, [dim_id])
-    base_tokens = [request_tokens(r) for r in baseline_llm.calls]
-    aligned_tokens = [request_tokens(r) for r in aligned_llm.calls]
+    base_tokens = [r.estimated_prompt_tokens for r in baseline_llm.calls]
+    aligned_tokens = [r.estimated_prompt_tokens for r in aligned_llm.calls]
     b, a = _mean(base_tokens), _mean(aligned_tokens)
     ratio = round(a / b, 3) if a and b else None
     # Per item: the bound a relative budget promises holds item by item, not only on average.

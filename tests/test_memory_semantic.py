@@ -270,8 +270,8 @@ async def test_contradictions_resolved_in_one_call() -> None:
 
 
 def test_clean_text_drops_copied_format_template_and_item_names() -> None:
+    from judgealign.memory.guideline_text import clean_text
     from judgealign.memory.reflection_prompts import EXAMPLE_GUIDELINE
-    from judgealign.memory.semantic import clean_text
 
     assert clean_text(EXAMPLE_GUIDELINE) is None
     assert clean_text("<observable pattern in the item> -> score 2.") is None

@@ -328,7 +328,7 @@ class ModelServer(LoopbackService):
                 completion_tokens=hit.cached_completion_tokens,
             )
         return Usage(
-            prompt_tokens=sum(estimate_tokens(m.content) for m in request.messages),
+            prompt_tokens=request.estimated_prompt_tokens,
             completion_tokens=estimate_tokens(response.text),
         )
 

@@ -10,7 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from judgealign.cli.common import labels_for_items, load_items_and_refs, one_line_errors
+from judgealign.cli.common import (
+    ContextRatioOption,
+    ExpectedScoreOption,
+    ScoreFirstOption,
+    labels_for_items,
+    load_items_and_refs,
+    one_line_errors,
+)
 from judgealign.errors import DataError
 from judgealign.judge.judge import Judge
 from judgealign.judge.params import JudgeParams
@@ -44,16 +51,9 @@ def align(
         bool, typer.Option(help="Run the unaligned judge on training items; prefer its misses.")
     ] = False,
     k: Annotated[int, typer.Option(help="Expert-scored examples shown per judgement.")] = 3,
-    context_ratio: Annotated[
-        float | None,
-        typer.Option(help="Memory context at most this fraction of the zero-shot prompt."),
-    ] = None,
-    expected_score: Annotated[
-        bool, typer.Option(help="Score = probability-weighted mean (backends with logprobs).")
-    ] = False,
-    score_first: Annotated[
-        bool, typer.Option(help="Ask for the score before the rationale (small/fast judges).")
-    ] = False,
+    context_ratio: ContextRatioOption = None,
+    expected_score: ExpectedScoreOption = False,
+    score_first: ScoreFirstOption = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
         ".judgealign-cache"
     ),

@@ -6,7 +6,7 @@ import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -30,6 +30,18 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 err_console = Console(stderr=True)
+
+# Judge options that `align` and `evaluate` share (same flag, same help, same meaning).
+ContextRatioOption = Annotated[
+    float | None,
+    typer.Option(help="Memory context at most this fraction of the zero-shot prompt."),
+]
+ExpectedScoreOption = Annotated[
+    bool, typer.Option(help="Score = probability-weighted mean (backends with logprobs).")
+]
+ScoreFirstOption = Annotated[
+    bool, typer.Option(help="Ask for the score before the rationale (small/fast judges).")
+]
 
 
 def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from judgealign.cli.common import RichProgress, one_line_errors, ratings_or_items
+from judgealign.cli.common import (
+    ContextRatioOption,
+    ExpectedScoreOption,
+    RichProgress,
+    ScoreFirstOption,
+    one_line_errors,
+    ratings_or_items,
+)
 from judgealign.errors import ConfigError
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
 
@@ -60,16 +67,9 @@ def evaluate(
     ] = None,
     k: Annotated[int, typer.Option(help="Episodes retrieved per judgement.")] = 3,
     item_budget: Annotated[int, typer.Option(help="Token budget per item.")] = 3000,
-    context_ratio: Annotated[
-        float | None,
-        typer.Option(help="Memory context at most this fraction of the zero-shot prompt."),
-    ] = None,
-    expected_score: Annotated[
-        bool, typer.Option(help="Score = probability-weighted mean (backends with logprobs).")
-    ] = False,
-    score_first: Annotated[
-        bool, typer.Option(help="Ask for the score before the rationale (small/fast judges).")
-    ] = False,
+    context_ratio: ContextRatioOption = None,
+    expected_score: ExpectedScoreOption = False,
+    score_first: ScoreFirstOption = False,
     calibrate: Annotated[bool, typer.Option(help="Run the unaligned judge during fit.")] = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
     ci: Annotated[str, typer.Option(help="CI method: bca or percentile.")] = "bca",

@@ -23,7 +23,6 @@ from judgealign.judge.prompt import build_request
 from judgealign.judge.texts import ItemTexts
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import Usage
-from judgealign.render.tokens import estimate_tokens
 from judgealign.rubric.model import Rubric
 
 if TYPE_CHECKING:
@@ -315,9 +314,8 @@ class Judge:
             zero_shot = build_request(
                 model=self.llm.name, item_id=item.id, item_text=text, dimension=dim
             )
-            base_tokens = sum(estimate_tokens(m.content) for m in zero_shot.messages)
             guidelines, episodes = fit_context(
-                guidelines, episodes, int(p.context_ratio * base_tokens)
+                guidelines, episodes, int(p.context_ratio * zero_shot.estimated_prompt_tokens)
             )
         usage = Usage()
         raw = ""

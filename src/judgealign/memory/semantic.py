@@ -10,7 +10,6 @@ likely contradictions, and keeps the best-supported ``max_guidelines``.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from judgealign.data.label import item_of
 from judgealign.errors import DataError, ProviderError
+from judgealign.memory.guideline_text import clean_text, copies_source, word_ngrams
 from judgealign.memory.reflection_prompts import (
     REFLECTION_SYSTEM,
     DraftView,
@@ -38,11 +38,7 @@ from judgealign.rubric.model import Dimension
 CONTRADICTION_COSINE = 0.75
 # At most this many guidelines go into the one resolution call per dimension and fit.
 MAX_RESOLVE = 24
-MAX_GUIDELINE_CHARS = 400
 MIN_LABEL_TOKENS = 60  # a justification is never cut below this to fit a batch
-# A guideline sharing this many consecutive words with a source label is a copy, not a rule.
-COPY_NGRAM_WORDS = 8
-_WORD = re.compile(r"\w+")
 
 Embed = Callable[[list[str]], Awaitable[np.ndarray]]
 
@@ -78,48 +74,6 @@ class Draft:
     @property
     def key(self) -> str:
         return " ".join(self.text.lower().split())
-
-
-def clean_text(text: str, forbidden: Sequence[str] = ()) -> str | None:
-    """Normalize a guideline: one or two sentences; None if it names a forbidden token."""
-    text = " ".join(text.split()).strip().strip('"').strip()
-    if not text:
-        return None
-    sentences = re.split(r"(?<=[.!?])\s+", text)
-    text = " ".join(sentences[:2])
-    if len(text) > MAX_GUIDELINE_CHARS:
-        text = text[: MAX_GUIDELINE_CHARS - 3].rsplit(" ", 1)[0] + "..."
-    lowered = text.lower()
-    if "<observable pattern" in lowered or re.search(r"score <n>", lowered):
-        return None  # the prompt's format template copied back, not a guideline
-    for token in forbidden:
-        if len(token) >= 3 and re.search(rf"(?<![\w]){re.escape(token.lower())}(?![\w])", lowered):
-            return None  # item-specific: it would not generalize and may leak the item
-    return text
-
-
-def copies_source(text: str, sources: Sequence[str], n: int = COPY_NGRAM_WORDS) -> bool:
-    """True when ``text`` repeats ``n`` consecutive words of one of ``sources``.
-
-    Small reflection models paste an expert's justification (or the item itself) back as a
-    "guideline"; such a rule describes one item, so it does not generalize and it leaks that
-    item's verdict into every prompt.
-
-    >>> copies_source("Answer B does not use as clear language as A.",
-    ...               ["B simply does not use as clear language as A, overall."], n=6)
-    True
-    >>> copies_source("Prefer the clearer answer.", ["B is less clear than A."], n=6)
-    False
-    """
-    words = _WORD.findall(text.lower())
-    if len(words) < n:
-        return False
-    grams = {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
-    for source in sources:
-        sw = _WORD.findall(source.lower())
-        if any(tuple(sw[i : i + n]) in grams for i in range(len(sw) - n + 1)):
-            return True
-    return False
 
 
 def _valid_score(score: float | None, dimension: Dimension) -> float | None:
@@ -249,11 +203,12 @@ class Distiller:
         if isinstance(answer, str):
             return DistillFailure(dimension=dimension.id, labels=ids, error=answer)
         forbidden = sorted({item_of(v.id) for v in members})
+        source_grams = word_ngrams(blocks)
         drafts = []
         for text, score, refs in answer:
             sources = tuple(sorted({members[r - 1].id for r in refs if 1 <= r <= len(members)}))
             cleaned = clean_text(text, forbidden)
-            if cleaned and copies_source(cleaned, blocks):
+            if cleaned and copies_source(cleaned, source_grams):
                 continue
             if sources and cleaned:
                 drafts.append(Draft(cleaned, _valid_score(score, dimension), sources))

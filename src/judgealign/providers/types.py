@@ -45,6 +45,13 @@ class ChatRequest(BaseModel):
     def prompt_chars(self) -> int:
         return sum(len(m.content) for m in self.messages)
 
+    @property
+    def estimated_prompt_tokens(self) -> int:
+        """The messages' size by ``render.tokens.estimate_tokens`` (pessimistic, no tokenizer)."""
+        from judgealign.render.tokens import estimate_tokens
+
+        return sum(estimate_tokens(m.content) for m in self.messages)
+
 
 class Usage(BaseModel):
     """Token, call and time accounting; ``+`` adds two usages.
