@@ -27,6 +27,7 @@ from judgealign.errors import ParseError
 from judgealign.evaluation.experiment import run_evaluation
 from judgealign.judge.params import JudgeParams
 from judgealign.judge.parse import parse_judgement
+from judgealign.judge.persistence import load_judge
 from judgealign.report.model import EvaluationReport
 from judgealign.rubric import load_rubric
 from judgealign.rubric.model import Rubric
@@ -125,6 +126,44 @@ def examples_mean_mae(
     return out
 
 
+def judge_only_mae(report: EvaluationReport) -> dict[str, dict[str, float]]:
+    """With --blend: MAE of the judge's own score (before the blend) and of the neighbours'
+    expert mean alone, per dimension and blended variant, on the same judgements."""
+    errors: dict[tuple[str, str], list[float]] = {}
+    for r in report.judgements:
+        j = r.judgement
+        if r.expert is None or j.judge_score is None:
+            continue
+        errors.setdefault((j.dimension, r.variant), []).append(abs(j.judge_score - r.expert))
+        if j.neighbour_score is not None:
+            errors.setdefault((j.dimension, "neighbours"), []).append(
+                abs(j.neighbour_score - r.expert)
+            )
+    out: dict[str, dict[str, float]] = {}
+    for (dim, variant), errs in sorted(errors.items()):
+        out.setdefault(dim, {})[variant] = round(sum(errs) / len(errs), 4)
+    return out
+
+
+def blend_weights(run_dir: Path) -> dict[str, list[dict[str, float]]]:
+    """Each fold's fitted blend per dimension (weights and training MAEs), from its judge."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for path in sorted((run_dir / "judges").glob("fold-*.judge.json")):
+        judge = load_judge(path)
+        for dim, b in (judge.memory_.blends() if judge.memory_ else {}).items():
+            out.setdefault(dim, []).append(
+                {
+                    "judge": b.judge,
+                    "neighbours": b.neighbours,
+                    "median": b.median,
+                    "mae": round(b.mae, 4),
+                    "mae_judge": round(b.mae_judge, 4),
+                    "n_labels": b.n_labels,
+                }
+            )
+    return out
+
+
 def prompt_tokens(report: EvaluationReport) -> dict[str, float]:
     out: dict[str, float] = {}
     for variant in report.config.variants:
@@ -168,6 +207,12 @@ def main() -> None:
         # Free here: the baseline's answer on a training item is the same request as its
         # held-out baseline judgement in another fold, so it comes from the cache.
         help="run the unaligned judge on training items so reflection sees its misses",
+    )
+    ap.add_argument(
+        "--blend",
+        action="store_true",
+        help="blend the judge's score with its nearest examples' expert scores and the median "
+        "(weights fitted on each fold's training labels; implies --calibrate)",
     )
     ap.add_argument(
         "--score-first",
@@ -232,6 +277,7 @@ def main() -> None:
         similarity_floor=args.similarity_floor,
         calibrate=args.calibrate,
         score_first=args.score_first,
+        blend=args.blend,
         max_guidelines=args.max_guidelines,
         reflection_batch_tokens=args.reflection_batch_tokens,
     )
@@ -239,6 +285,7 @@ def main() -> None:
         f"quality-{slug(name)}-{slug(args.model)}"
         + ("-expected" if args.expected_score else "")
         + ("-score-first" if args.score_first else "")
+        + ("-blend" if args.blend else "")
     )
     run_dir = args.run_dir or RESULTS.parent / "runs" / tag
     t0 = time.perf_counter()
@@ -288,11 +335,14 @@ def main() -> None:
             "similarity_floor": args.similarity_floor,
             "calibrate": args.calibrate,
             "score_first": args.score_first,
+            "blend": args.blend,
             "reflection_batch_tokens": args.reflection_batch_tokens,
             "n_items": report.config.n_items,
             "seed": args.seed,
             "dimensions": dims,
             "answered_score_mae": argmax_mae(report, rubric) if args.expected_score else None,
+            "judge_only_mae": judge_only_mae(report) if args.blend else None,
+            "blend_weights": blend_weights(run_dir) if args.blend else None,
             "examples_mean_mae": examples_mean_mae(report, {lb.id: lb.score for lb in ds.labels}),
             "alignment": report.usage_alignment.model_dump(),
             "scoring": report.usage_scoring.model_dump(),

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from judgealign.cli.common import (
+    BlendOption,
     ContextRatioOption,
     ExpectedScoreOption,
     ScoreFirstOption,
@@ -54,6 +55,7 @@ def align(
     context_ratio: ContextRatioOption = None,
     expected_score: ExpectedScoreOption = False,
     score_first: ScoreFirstOption = False,
+    blend: BlendOption = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
         ".judgealign-cache"
     ),
@@ -87,6 +89,7 @@ def align(
             context_ratio=context_ratio,
             use_expected_score=expected_score,
             score_first=score_first,
+            blend=blend,
         )
         judge = Judge(rub, params, cache_dir=cache_dir, concurrency=concurrency)
     judge.fit(lbs, loaded_items)
@@ -121,6 +124,15 @@ def _show(judge: Judge, dimension: str | None) -> None:
         )
     console.print(table)
     console.print(f"embedder: {memory.embedder or '—'}", style="dim", highlight=False)
+    for d, b in memory.blends().items():
+        if dimension in (None, d):
+            console.print(
+                f"score blend {escape(d)}: judge {b.judge:.2f}, {b.k} nearest examples "
+                f"{b.neighbours:.2f}, median {b.center:g} {b.median:.2f}  [dim](training MAE "
+                f"{b.mae:.3f}; judge alone {b.mae_judge:.3f}, examples {b.mae_neighbours:.3f}, "
+                f"median {b.mae_median:.3f}; {b.n_labels} labels)[/dim]",
+                highlight=False,
+            )
     for d in dims:
         guidelines = memory.guidelines(d)
         if not guidelines:

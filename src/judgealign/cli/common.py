@@ -42,6 +42,13 @@ ExpectedScoreOption = Annotated[
 ScoreFirstOption = Annotated[
     bool, typer.Option(help="Ask for the score before the rationale (small/fast judges).")
 ]
+BlendOption = Annotated[
+    bool,
+    typer.Option(
+        help="Blend the judge's score with its nearest examples' expert scores and the "
+        "median; weights fitted on the labels (runs the unaligned judge on them)."
+    ),
+]
 
 
 def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:

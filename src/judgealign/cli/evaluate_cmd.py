@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from judgealign.cli.common import (
+    BlendOption,
     ContextRatioOption,
     ExpectedScoreOption,
     RichProgress,
@@ -70,6 +71,7 @@ def evaluate(
     context_ratio: ContextRatioOption = None,
     expected_score: ExpectedScoreOption = False,
     score_first: ScoreFirstOption = False,
+    blend: BlendOption = False,
     calibrate: Annotated[bool, typer.Option(help="Run the unaligned judge during fit.")] = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
     ci: Annotated[str, typer.Option(help="CI method: bca or percentile.")] = "bca",
@@ -105,6 +107,7 @@ def evaluate(
         context_ratio=context_ratio,
         use_expected_score=expected_score,
         score_first=score_first,
+        blend=blend,
         calibrate=calibrate,
         seed=seed,
     )

@@ -167,7 +167,7 @@ class Judge:
             self.embedder, [by_id[i] for i in needed], self.params.item_budget_tokens
         )
         judge_scores: dict[str, float | None] = {}
-        if self.params.calibrate and new:
+        if (self.params.calibrate or self.params.blend) and new:
             baseline = self.variant("baseline")
             pairs = sorted({(lb.item, lb.dimension) for lb in new})
             results = await baseline._judge_pairs(pairs, by_id, on_judgement)
@@ -190,7 +190,16 @@ class Judge:
             judge_scores=judge_scores,
             memory=self.memory_,
         )
+        self._fit_blends()
         return self
+
+    def _fit_blends(self) -> None:
+        # Pure numpy over the stored episodes: refitted from all of them after every change.
+        if self.params.blend and self.memory_ is not None:
+            scales = {d.id: d.scale for d in self.rubric.dimensions}
+            self.memory_ = self.memory_.fit_blends(
+                scales, k=self.params.blend_k, seed=self.params.seed
+            )
 
     def _check_labels(self, labels: Sequence[Label], items: Mapping[str, Item]) -> None:
         seen: set[str] = set()
@@ -223,6 +232,7 @@ class Judge:
             seed=self.params.seed,
         )
         self.memory_ = await builder.forget(self.memory_, set(label_ids), self.rubric)
+        self._fit_blends()
         return self
 
     # -- predict ----------------------------------------------------------------------------
@@ -351,10 +361,17 @@ class Judge:
             final = score
             if p.use_expected_score and exp is not None and not dim.scale.is_na(score):
                 final = exp
+            own, neighbours = None, None
+            if p.blend and p.episodic and self.memory_ is not None and vector is not None:
+                blended = self.memory_.blended(dim_id, vector, dim.scale, final, item.id)
+                if blended is not None:
+                    own, (final, neighbours) = final, blended
             return Judgement(
                 item=item.id,
                 dimension=dim_id,
                 score=final,
+                judge_score=own,
+                neighbour_score=neighbours,
                 rationale=rationale,
                 raw=raw,
                 expected_score=exp,

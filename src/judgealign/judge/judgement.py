@@ -14,7 +14,8 @@ class Judgement(BaseModel):
 
     ``guidelines`` and ``episodes`` are the ids of the guidelines and retrieved examples in
     the judge's context; ``expected_score`` is the probability-weighted score when the
-    provider exposes token probabilities.
+    provider exposes token probabilities. With a score blend, ``score`` is the blended score,
+    ``judge_score`` the judge's own and ``neighbour_score`` its nearest examples' expert mean.
 
     >>> j = Judgement(item="nb1", dimension="model_use", score=2, rationale="ok")
     >>> j.ok
@@ -30,6 +31,8 @@ class Judgement(BaseModel):
     rationale: str = ""
     raw: str = ""
     expected_score: float | None = None
+    judge_score: float | None = None  # before the blend; None when no blend applied
+    neighbour_score: float | None = None
     error: str | None = None
     model: str = ""
     usage: Usage = Field(default_factory=Usage)

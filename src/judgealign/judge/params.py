@@ -43,6 +43,11 @@ class JudgeParams(BaseModel):
     merge_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     calibrate: bool = False  # run the unaligned judge on training items during fit
     use_expected_score: bool = False
+    # Stack the judge's score with its nearest examples' expert scores and the median, with
+    # weights fitted on the training labels (memory/blend.py). Implies running the unaligned
+    # judge on training items during fit. Applies to variants with episodic memory.
+    blend: bool = False
+    blend_k: int = Field(default=5, ge=1)
     # Score before rationale: faster, and a small judge's score follows its context rather
     # than its own rationale; rationale first (the default) lets a capable model reason first.
     score_first: bool = False

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 from collections import Counter
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
@@ -25,11 +26,14 @@ from pydantic import (
 )
 
 from judgealign.errors import DataError
+from judgealign.memory.blend import ScoreBlend, fit_blend, neighbour_score
 from judgealign.memory.episodic import EpisodeIndex, FloatArray
 from judgealign.memory.records import Episode, Guideline
 from judgealign.memory.selection import select_guidelines
+from judgealign.rubric.model import Scale
 
-MEMORY_SCHEMA_VERSION = 1
+# 2: a dimension may carry a fitted score blend; an older reader would drop it silently.
+MEMORY_SCHEMA_VERSION = 2
 MEMORY_FORMAT = "judgealign.memory"
 
 
@@ -95,6 +99,7 @@ class DimensionMemory(BaseModel):
     episodes: tuple[Episode, ...] = ()
     episode_vectors: Matrix = Field(default_factory=lambda: np.zeros((0, 0), np.float32))
     failures: tuple[DistillFailure, ...] = ()
+    blend: ScoreBlend | None = None  # fitted when the judge blends (``JudgeParams.blend``)
     _index: EpisodeIndex | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -159,6 +164,41 @@ class AlignmentMemory(BaseModel):
 
     def episodes(self, dimension: str) -> tuple[Episode, ...]:
         return self.dimension(dimension).episodes
+
+    def blends(self) -> dict[str, ScoreBlend]:
+        """Dimension -> its fitted score blend (dimensions without one are left out)."""
+        return {d: dm.blend for d, dm in sorted(self.dimensions.items()) if dm.blend is not None}
+
+    def with_blends(self, blends: dict[str, ScoreBlend | None]) -> AlignmentMemory:
+        """A copy whose listed dimensions carry the given blends (``None`` removes one)."""
+        dims = dict(self.dimensions)
+        for name, blend in blends.items():
+            if name in dims:
+                dims[name] = dims[name].model_copy(update={"blend": blend})
+        return self.model_copy(update={"dimensions": dims})
+
+    def fit_blends(self, scales: Mapping[str, Scale], *, k: int, seed: int) -> AlignmentMemory:
+        """A copy with every dimension's score blend fitted from its episodes (memory/blend.py)."""
+        return self.with_blends(
+            {
+                name: fit_blend(dm.episodes, dm.episode_vectors, scales[name], k=k, seed=seed)
+                for name, dm in self.dimensions.items()
+                if name in scales
+            }
+        )
+
+    def blended(
+        self, dimension: str, query: np.ndarray, scale: Scale, score: float, item: str
+    ) -> tuple[float, float | None] | None:
+        """(blended score, the neighbours' expert mean) for a judge's ``score`` on ``item``;
+        ``None`` without a fitted blend or when the judge answered N/A."""
+        dm = self.dimensions.get(dimension)
+        if dm is None or dm.blend is None or scale.is_na(score):
+            return None
+        nb = neighbour_score(
+            dm.episode_vectors, dm.episodes, query, scale, k=dm.blend.k, exclude_items={item}
+        )
+        return dm.blend.apply(score, nb), nb
 
     def failures(self) -> tuple[DistillFailure, ...]:
         return tuple(f for dm in self.dimensions.values() for f in dm.failures)

@@ -1,0 +1,179 @@
+"""Score blend: the judge's score stacked with its nearest labelled examples' expert scores.
+
+Examples in the prompt only help a judge that reads them; a small or miscalibrated judge
+ignores them (bench: a 0.5B judge on CoNaLa ranks snippets no better than chance while the
+mean expert score of its retrieved examples is closer to the truth than its own score). The
+blend uses the episodic memory numerically instead::
+
+    score = w_judge * judge + w_neighbours * neighbours + w_median * median
+
+``neighbours`` is the similarity-weighted mean expert score of the k nearest applicable
+labelled items, ``median`` the median applicable expert score. The weights are fitted per
+dimension on the training labels only: each label is predicted from the unaligned judge's
+score on its item (the ``calibrate`` run) and from its neighbours among the *other input
+groups* (leave-group-out, like grouped folds), and the weights minimizing mean absolute
+error win on a simplex grid. A judge that deserves trust keeps a weight near 1; the fitted
+weights are a diagnostic in themselves ("the judge adds 10% to what the labels already say").
+
+The judge is weighted from its unaligned scores, so an aligned judge that reads its context
+well is under-weighted: the blend is conservative about what the memory context adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from judgealign.memory.records import Episode
+from judgealign.rubric.model import Scale
+
+BLEND_SCHEMA_VERSION = 1
+# Below this many usable training labels three weights are too noisy to fit.
+MIN_BLEND_LABELS = 8
+GRID_STEPS = 20  # weights on multiples of 1/20
+# O(n^2) leave-group-out fit: beyond this many labels a seeded sample fits the weights.
+MAX_FIT_LABELS = 2000
+
+
+class ScoreBlend(BaseModel):
+    """Fitted blend weights of one dimension, with the training errors that chose them.
+
+    >>> b = ScoreBlend(judge=0.5, neighbours=0.5, median=0.0, center=2.0, k=5, n_labels=20,
+    ...                mae=0.4, mae_judge=0.6, mae_neighbours=0.5, mae_median=0.7)
+    >>> b.apply(3.0, 2.0)
+    2.5
+    >>> b.apply(3.0, None)  # no neighbour qualified: its weight goes to the median
+    2.5
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: int = BLEND_SCHEMA_VERSION
+    judge: float = Field(ge=0.0, le=1.0)
+    neighbours: float = Field(ge=0.0, le=1.0)
+    median: float = Field(ge=0.0, le=1.0)
+    center: float  # the median applicable expert score
+    k: int = Field(ge=1)
+    n_labels: int = Field(ge=0)
+    # Leave-group-out training MAE of the blend and of each component alone.
+    mae: float
+    mae_judge: float
+    mae_neighbours: float
+    mae_median: float
+
+    def apply(self, judge_score: float, neighbour_score: float | None) -> float:
+        nb = self.center if neighbour_score is None else neighbour_score
+        return float(self.judge * judge_score + self.neighbours * nb + self.median * self.center)
+
+
+def neighbour_score(
+    vectors: np.ndarray,
+    episodes: Sequence[Episode],
+    query: np.ndarray,
+    scale: Scale,
+    *,
+    k: int,
+    exclude_items: Collection[str] = (),
+    exclude_groups: Collection[str] = (),
+) -> float | None:
+    """Similarity-weighted mean expert score of the ``k`` nearest applicable items.
+
+    Several raters of one item count as one neighbour (their mean score). ``None`` when no
+    applicable episode is left after the exclusions.
+
+    >>> eps = [Episode(id=f"i{n}::d::r", item=f"i{n}", group=f"g{n}", dimension="d",
+    ...                rater="r", text="t", score=float(n + 1)) for n in range(3)]
+    >>> vecs = np.array([[1, 0], [0.8, 0.6], [0, 1]], dtype=np.float32)
+    >>> scale = Scale(min=1, max=3, anchors={1: "bad", 2: "ok", 3: "good"})
+    >>> round(neighbour_score(vecs, eps, np.array([1.0, 0.0]), scale, k=2), 3)
+    1.444
+    """
+    if not episodes:
+        return None
+    sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(query, dtype=np.float32).ravel()
+    per_item: dict[str, tuple[float, list[float]]] = {}
+    for row, ep in enumerate(episodes):
+        if scale.is_na(ep.score) or ep.item in exclude_items or ep.group in exclude_groups:
+            continue
+        per_item.setdefault(ep.item, (float(sims[row]), []))[1].append(ep.score)
+    if not per_item:
+        return None
+    ranked = sorted(per_item.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k]
+    weights = np.array([max(sim, 0.0) for _, (sim, _) in ranked])
+    values = np.array([float(np.mean(scores)) for _, (_, scores) in ranked])
+    if weights.sum() <= 0.0:
+        return float(values.mean())
+    return float((weights * values).sum() / weights.sum())
+
+
+def _grid() -> np.ndarray:
+    rows = [
+        (a / GRID_STEPS, b / GRID_STEPS, (GRID_STEPS - a - b) / GRID_STEPS)
+        for a in range(GRID_STEPS, -1, -1)  # judge weight first, high to low: ties trust it
+        for b in range(GRID_STEPS - a, -1, -1)
+    ]
+    return np.array(rows)
+
+
+def fit_blend(
+    episodes: Sequence[Episode],
+    vectors: np.ndarray,
+    scale: Scale,
+    *,
+    k: int = 5,
+    seed: int = 0,
+) -> ScoreBlend | None:
+    """Blend weights from the episodes that carry the unaligned judge's score.
+
+    ``None`` when fewer than ``MIN_BLEND_LABELS`` episodes have an applicable expert score
+    and an applicable judge score (alignment ran without the judge on training items).
+    """
+    applicable = [e.score for e in episodes if not scale.is_na(e.score)]
+    rows = [
+        n
+        for n, e in enumerate(episodes)
+        if not scale.is_na(e.score) and e.judge_score is not None and not scale.is_na(e.judge_score)
+    ]
+    if len(rows) < MIN_BLEND_LABELS or not applicable:
+        return None
+    if len(rows) > MAX_FIT_LABELS:
+        rng = np.random.default_rng(seed)
+        rows = sorted(rng.choice(rows, size=MAX_FIT_LABELS, replace=False).tolist())
+    center = float(np.median(applicable))
+    y = np.array([episodes[n].score for n in rows])
+    judge = np.array([float(episodes[n].judge_score or 0.0) for n in rows])
+    nb = np.array(
+        [
+            _or(
+                neighbour_score(
+                    vectors, episodes, vectors[n], scale, k=k, exclude_groups={episodes[n].group}
+                ),
+                center,
+            )
+            for n in rows
+        ]
+    )
+    grid = _grid()
+    preds = grid[:, :1] * judge + grid[:, 1:2] * nb + grid[:, 2:] * center
+    maes = np.abs(preds - y).mean(axis=1)
+    # First minimum (rounded so float noise cannot break ties): high judge weights come first.
+    best = int(np.argmin(np.round(maes, 12)))
+    w_judge, w_nb, w_median = (float(x) for x in grid[best])
+    return ScoreBlend(
+        judge=w_judge,
+        neighbours=w_nb,
+        median=w_median,
+        center=center,
+        k=k,
+        n_labels=len(rows),
+        mae=float(maes[best]),
+        mae_judge=float(np.abs(judge - y).mean()),
+        mae_neighbours=float(np.abs(nb - y).mean()),
+        mae_median=float(np.abs(center - y).mean()),
+    )
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
