@@ -87,13 +87,22 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
     for body in sorted(ours.values(), key=lambda b: bool(b.get("expected_score"))):
         # The expected-score run is its own row; the peer sits beside the argmax run, or
         # beside the expected-score run's answered scores (MAE only) when there is no argmax run.
-        model = str(body.get("model")) + (" (expected score)" if body.get("expected_score") else "")
+        notes = [
+            n
+            for n, on in (
+                ("expected score", body.get("expected_score")),
+                ("blend", body.get("blend")),
+            )
+            if on
+        ]
+        model = str(body.get("model")) + (f" ({', '.join(notes)})" if notes else "")
         examples = body.get("examples_mean_mae") or {}
         for dim, row in _dims(body).items():
             if isinstance(row, dict) and isinstance(examples.get(dim), dict):
                 row = {**row, "examples_mean_mae": examples[dim].get("mae")}
             keyed.setdefault((str(body.get("data")), dim, model), {})["ours"] = row
-        answered = body.get("answered_score_mae") or {}
+        # A blended run's answered scores are the judge's own; the unblended run shows them.
+        answered = {} if body.get("blend") else body.get("answered_score_mae") or {}
         for dim, maes in answered.items() if isinstance(answered, dict) else ():
             plain = keyed.setdefault((str(body.get("data")), dim, str(body.get("model"))), {})
             if "ours" not in plain and isinstance(maes, dict):
@@ -155,6 +164,54 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
         ["run", "items", "folds", "alignment calls", "mean prompt tokens", "wall s"], usage_rows
     )
     return [*lines, ""]
+
+
+def blend_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Blended runs: the fitted weights per fold and what each part alone would score."""
+    rows = []
+    for name, body in sorted(results.items()):
+        if not name.startswith("quality-") or not body.get("blend"):
+            continue
+        weights = body.get("blend_weights") or {}
+        own = body.get("judge_only_mae") or {}
+        for dim, row in _dims(body).items():
+            folds = [w for w in weights.get(dim) or [] if isinstance(w, dict)]
+            judge_w = ", ".join(num(w.get("judge"), 2) for w in folds) or "-"
+            mine = own.get(dim) if isinstance(own.get(dim), dict) else {}
+            full = row.get("full") if isinstance(row, dict) else None
+            rows.append(
+                [
+                    f"{body.get('data')} / {dim}",
+                    judge_w,
+                    num(mine.get("full")),
+                    num(mine.get("neighbours")),
+                    num(row.get("median_predictor_mae") if isinstance(row, dict) else None),
+                    mae_cell(full),
+                ]
+            )
+    if not rows:
+        return []
+    return [
+        "### Score blend (`--blend`)",
+        "",
+        "The full judge's score stacked with its nearest examples' expert mean and the label "
+        "median, weights fitted on each fold's training labels. Judge weight per fold: how much "
+        "the judge adds to what the labels already say (0 = nothing). Full judge alone: the "
+        "same judgements before the blend.",
+        "",
+        *table(
+            [
+                "data / dimension",
+                "judge weight per fold",
+                "full judge alone",
+                "neighbours alone",
+                "median predictor",
+                "blended full",
+            ],
+            rows,
+        ),
+        "",
+    ]
 
 
 def cost_section(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -336,6 +393,7 @@ def render(results_dir: Path) -> str:
     results = load_results(results_dir)
     sections = [
         quality_section(results),
+        blend_section(results),
         cost_section(results),
         throughput_section(results),
         retrieval_section(results),

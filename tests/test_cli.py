@@ -200,3 +200,20 @@ def test_align_rejects_bad_labels(tmp_path: Path, bad: str) -> None:
     assert result.exit_code == 1
     assert "labels.jsonl" in result.output
     assert not (tmp_path / "j.json").exists()
+
+
+def test_align_blend_prints_the_fitted_weights(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 10)
+    judge_file = tmp_path / "judge.json"
+    args = ["align", "--rubric", "ml-notebook", "--labels", str(nbs / "labels.jsonl")]
+    args += ["--items", str(nbs), "--model", "fake:lenient", "--embedder", "fake"]
+    args += ["--dimension", "data_imputation", "--out", str(judge_file), "--blend"]
+    result = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(judge_file.read_text())
+    assert saved["params"]["blend"] is True
+    blend = saved["memory"]["dimensions"]["data_imputation"]["blend"]
+    assert blend["n_labels"] == 10
+    assert abs(blend["judge"] + blend["neighbours"] + blend["median"] - 1.0) < 1e-9
+    assert "score blend data_imputation: judge" in " ".join(result.output.split())

@@ -91,6 +91,36 @@ def test_full_variant_beats_lenient_baseline() -> None:
     assert aligned and all(r.judgement.episodes for r in aligned)
 
 
+def test_blended_run_reports_weights_and_the_judge_alone(tmp_path: Path) -> None:
+    rubric = load_rubric("ml-notebook").subset(DIMS)
+    items, labels = make_data(n_groups=12)
+    report = run_evaluation(
+        rubric,
+        items,
+        labels,
+        params().model_copy(update={"model": "fake:lenient", "blend": True}),
+        folds=3,
+        variants=["baseline", "semantic", "full"],
+        n_resamples=200,
+        embedder=FakeEmbedder(),
+        run_dir=tmp_path / "run",
+    )
+    lines = {(b.dimension, b.variant): b for b in report.blends}
+    assert set(lines) == {(d, "full") for d in DIMS}  # semantic has no episodic memory
+    for b in lines.values():
+        assert len(b.judge_weights) == 3 and b.n == len(items)
+        assert b.mae_judge_alone is not None and b.mae_blended is not None
+        assert b.mae_blended < b.mae_judge_alone  # a lenient judge gives way to the labels
+        full = report.result("full", b.dimension)
+        assert full is not None and full.mae is not None
+        assert full.mae.estimate == pytest.approx(b.mae_blended)
+    saved = EvaluationReport.load(tmp_path / "run" / "report.json")
+    assert saved.blends == report.blends
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "score blend model_use/full: judge weight per fold" in md
+    assert "score blend" in (tmp_path / "run" / "report.html").read_text()
+
+
 def test_baseline_computed_once_and_reused() -> None:
     rubric = load_rubric("ml-notebook").subset(DIMS)
     items, labels = make_data()

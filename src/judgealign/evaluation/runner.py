@@ -20,6 +20,7 @@ from judgealign.judge.judge import Judge
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
 from judgealign.judge.persistence import load_judge, save_judge
+from judgealign.memory.blend import ScoreBlend
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import Usage
 from judgealign.rubric.model import Rubric
@@ -61,6 +62,7 @@ class EvaluationData:
     usage_alignment: Usage = field(default_factory=Usage)
     usage_scoring: Usage = field(default_factory=Usage)
     leakage_checked: bool = False
+    blends: dict[int, dict[str, ScoreBlend]] = field(default_factory=dict)  # fold -> dim -> blend
 
 
 def expert_scores(labels: Sequence[Label]) -> dict[tuple[str, str], float]:
@@ -197,6 +199,8 @@ class Evaluator:
             if aligned:
                 train_labels = [lb for lb in labels if lb.item in train]
                 fitted = await self._fitted(f, train_labels, [by_id[i] for i in train_ids])
+                if fitted.memory_ is not None and fitted.memory_.blends():
+                    data.blends[f] = fitted.memory_.blends()
                 judges.update({v: (fitted.variant(v), f) for v in aligned})  # type: ignore[misc]
             test_items = [by_id[i] for i in test_ids]
             await self._predict(judges, test_items, pairs_of, store, data.judgements)

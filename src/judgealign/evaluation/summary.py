@@ -18,6 +18,7 @@ from judgealign.evaluation.runner import EvaluationData
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import JudgeParams
 from judgealign.report.model import (
+    BlendLine,
     Comparison,
     CurvePoint,
     DimensionResult,
@@ -97,6 +98,39 @@ def _median_predictor(dim: Dimension, data: EvaluationData) -> float | None:
         med = float(np.median(tr))
         errs.extend(abs(s - med) for _, s in applicable(test))
     return float(np.mean(errs)) if errs else None
+
+
+def _blend_lines(rubric: Rubric, data: EvaluationData, variants: Sequence[str]) -> list[BlendLine]:
+    """Per blended variant and dimension: fold weights, and each part's MAE on its own."""
+    lines = []
+    for variant in variants:
+        for dim in rubric.dimensions:
+            fitted = [b[dim.id] for _, b in sorted(data.blends.items()) if dim.id in b]
+            rows: list[tuple[float, float, float, float | None]] = []
+            for key, j in data.judgements.get(variant, {}).items():
+                expert = data.expert.get(key)
+                if key[1] != dim.id or expert is None or dim.scale.is_na(expert):
+                    continue
+                if j.score is not None and j.judge_score is not None:
+                    rows.append((expert, j.score, j.judge_score, j.neighbour_score))
+            if not fitted or not rows:
+                continue
+            err = np.array([(abs(s - e), abs(o - e)) for e, s, o, _ in rows])
+            nb = [abs(n - e) for e, _, _, n in rows if n is not None]
+            lines.append(
+                BlendLine(
+                    dimension=dim.id,
+                    variant=variant,
+                    n=len(rows),
+                    judge_weights=[b.judge for b in fitted],
+                    neighbour_weights=[b.neighbours for b in fitted],
+                    median_weights=[b.median for b in fitted],
+                    mae_blended=_num(float(err[:, 0].mean())),
+                    mae_judge_alone=_num(float(err[:, 1].mean())),
+                    mae_neighbours_alone=_num(float(np.mean(nb))) if nb else None,
+                )
+            )
+    return lines
 
 
 def build_report(
@@ -266,6 +300,7 @@ def build_report(
         comparisons=comparisons,
         references=references,
         learning_curve=curve,
+        blends=_blend_lines(rubric, data, variants),
         judgements=records,
         usage_alignment=data.usage_alignment,
         usage_scoring=data.usage_scoring,

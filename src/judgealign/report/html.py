@@ -27,6 +27,7 @@ from judgealign.report.plots import (
     mae_plot,
 )
 from judgealign.report.svg import esc
+from judgealign.report.table import blend_lines
 
 JUDGEMENT_ROWS = 2000
 
@@ -184,10 +185,10 @@ def render_html(report: EvaluationReport) -> str:
     c = report.config
     title = f"judgealign report — {c.name or c.rubric_id}"
     notes = ""
-    if report.notes:
+    if report.notes or report.blends:
         notes = (
             "<h3>Notes</h3><ul class='notes'>"
-            + "".join(f"<li>{esc(n)}</li>" for n in report.notes)
+            + "".join(f"<li>{esc(n)}</li>" for n in [*blend_lines(report), *report.notes])
             + "</ul>"
         )
     body = [

@@ -93,6 +93,23 @@ class ReferenceLine(BaseModel):
     n_multi_rated: int = 0
 
 
+class BlendLine(BaseModel):
+    """A blended variant on one dimension: fitted weights per fold, and what each part of
+    the blend scores alone on the same held-out judgements (MAE, applicable ones)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dimension: str
+    variant: str
+    n: int
+    judge_weights: list[float]  # per fold; 0 = the judge adds nothing to the labels
+    neighbour_weights: list[float]
+    median_weights: list[float]
+    mae_blended: float | None = None
+    mae_judge_alone: float | None = None
+    mae_neighbours_alone: float | None = None
+
+
 class JudgementRecord(BaseModel):
     """One out-of-fold judgement with where it came from."""
 
@@ -139,6 +156,7 @@ class EvaluationReport(BaseModel):
     comparisons: list[Comparison] = Field(default_factory=list)
     references: list[ReferenceLine] = Field(default_factory=list)
     learning_curve: list[CurvePoint] = Field(default_factory=list)
+    blends: list[BlendLine] = Field(default_factory=list)  # runs with JudgeParams.blend
     judgements: list[JudgementRecord] = Field(default_factory=list)
     usage_alignment: Usage = Field(default_factory=Usage)
     usage_scoring: Usage = Field(default_factory=Usage)

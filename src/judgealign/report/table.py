@@ -135,5 +135,20 @@ def footer_lines(report: EvaluationReport) -> list[str]:
         if report.leakage_checked
         else "leakage check: not run"
     )
+    lines.extend(blend_lines(report))
     lines.extend(report.notes)
     return lines
+
+
+def blend_lines(report: EvaluationReport) -> list[str]:
+    """One line per blended variant and dimension: fold weights, and each part's MAE alone."""
+    out = []
+    for b in report.blends:
+        weights = ", ".join(f"{w:.2f}" for w in b.judge_weights)
+        out.append(
+            f"score blend {b.dimension}/{b.variant}: judge weight per fold {weights} "
+            f"(0 = the judge adds nothing to the labels); MAE blended {fmt_num(b.mae_blended)}, "
+            f"judge alone {fmt_num(b.mae_judge_alone)}, nearest examples alone "
+            f"{fmt_num(b.mae_neighbours_alone)} (n={b.n})"
+        )
+    return out
