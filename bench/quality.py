@@ -157,6 +157,7 @@ def blend_weights(run_dir: Path) -> dict[str, list[dict[str, float]]]:
                     "neighbours": b.neighbours,
                     "median": b.median,
                     "mae": round(b.mae, 4),
+                    "mae_heldout": None if b.mae_heldout is None else round(b.mae_heldout, 4),
                     "mae_judge": round(b.mae_judge, 4),
                     "n_labels": b.n_labels,
                 }

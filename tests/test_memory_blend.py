@@ -192,3 +192,22 @@ def test_forget_refits_the_blend() -> None:
     assert judge.memory_.blends()["quality"].n_labels == 20
     judge.forget([lb.id for lb in labels[4:]])
     assert judge.memory_.blends() == {}
+
+
+def test_blend_kept_only_when_it_beats_the_judge_on_held_out_groups() -> None:
+    # One group: nothing to hold out, so the judge keeps all the weight.
+    eps, vecs = clustered(20, "lenient")
+    one = [e.model_copy(update={"group": "g"}) for e in eps]
+    alone = fit_blend(one, vecs, SCALE, k=3)
+    assert alone is not None and (alone.judge, alone.mae_heldout) == (1.0, None)
+    # Noise everywhere: whatever the weights, a kept blend beat the judge on held-out groups.
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        noisy = [
+            episode(n, float(rng.integers(1, 4)), float(rng.integers(1, 4))) for n in range(16)
+        ]
+        vs = rng.standard_normal((16, 8)).astype(np.float32)
+        vs /= np.linalg.norm(vs, axis=1, keepdims=True)
+        b = fit_blend(noisy, vs, SCALE, k=3, seed=seed)
+        assert b is not None and b.mae_heldout is not None
+        assert b.judge == 1.0 or b.mae_heldout < b.mae_judge

@@ -129,7 +129,8 @@ def _show(judge: Judge, dimension: str | None) -> None:
             console.print(
                 f"score blend {escape(d)}: judge {b.judge:.2f}, {b.k} nearest examples "
                 f"{b.neighbours:.2f}, median {b.center:g} {b.median:.2f}  [dim](training MAE "
-                f"{b.mae:.3f}; judge alone {b.mae_judge:.3f}, examples {b.mae_neighbours:.3f}, "
+                f"{b.mae:.3f}, held out {'-' if b.mae_heldout is None else f'{b.mae_heldout:.3f}'}"
+                f"; judge alone {b.mae_judge:.3f}, examples {b.mae_neighbours:.3f}, "
                 f"median {b.mae_median:.3f}; {b.n_labels} labels)[/dim]",
                 highlight=False,
             )

@@ -12,8 +12,10 @@ labelled items, ``median`` the median applicable expert score. The weights are f
 dimension on the training labels only: each label is predicted from the unaligned judge's
 score on its item (the ``calibrate`` run) and from its neighbours among the *other input
 groups* (leave-group-out, like grouped folds), and the weights minimizing mean absolute
-error win on a simplex grid. A judge that deserves trust keeps a weight near 1; the fitted
-weights are a diagnostic in themselves ("the judge adds 10% to what the labels already say").
+error win on a simplex grid, unless weights chosen that way on some groups fail to beat the
+judge alone on the other groups (inner grouped folds): then the judge keeps all the weight.
+A judge that deserves trust keeps a weight near 1; the fitted weights are a diagnostic in
+themselves ("the judge adds 10% to what the labels already say").
 
 The judge is weighted from its unaligned scores, so an aligned judge that reads its context
 well is under-weighted: the blend is conservative about what the memory context adds.
@@ -35,6 +37,7 @@ MIN_BLEND_LABELS = 8
 GRID_STEPS = 20  # weights on multiples of 1/20
 # O(n^2) leave-group-out fit: beyond this many labels a seeded sample fits the weights.
 MAX_FIT_LABELS = 2000
+INNER_FOLDS = 5  # grouped folds inside the training labels that check the weights
 
 
 class ScoreBlend(BaseModel):
@@ -57,8 +60,10 @@ class ScoreBlend(BaseModel):
     center: float  # the median applicable expert score
     k: int = Field(ge=1)
     n_labels: int = Field(ge=0)
-    # Leave-group-out training MAE of the blend and of each component alone.
+    # Leave-group-out training MAE of the blend and of each component alone; ``mae_heldout``:
+    # the blend's MAE when its weights are chosen without the scored labels' groups.
     mae: float
+    mae_heldout: float | None = None
     mae_judge: float
     mae_neighbours: float
     mae_median: float
@@ -156,10 +161,12 @@ def fit_blend(
         ]
     )
     grid = _grid()
-    preds = grid[:, :1] * judge + grid[:, 1:2] * nb + grid[:, 2:] * center
-    maes = np.abs(preds - y).mean(axis=1)
-    # First minimum (rounded so float noise cannot break ties): high judge weights come first.
-    best = int(np.argmin(np.round(maes, 12)))
+    errors = np.abs(grid[:, :1] * judge + grid[:, 1:2] * nb + grid[:, 2:] * center - y)
+    best = _argmin(errors)
+    mae_judge = float(np.abs(judge - y).mean())
+    heldout = _heldout_mae(errors, [episodes[n].group for n in rows], seed)
+    if heldout is None or heldout >= mae_judge:
+        best = 0  # grid row 0 is the judge alone: the blend did not survive held-out labels
     w_judge, w_nb, w_median = (float(x) for x in grid[best])
     return ScoreBlend(
         judge=w_judge,
@@ -168,11 +175,37 @@ def fit_blend(
         center=center,
         k=k,
         n_labels=len(rows),
-        mae=float(maes[best]),
-        mae_judge=float(np.abs(judge - y).mean()),
+        mae=float(errors[best].mean()),
+        mae_heldout=heldout,
+        mae_judge=mae_judge,
         mae_neighbours=float(np.abs(nb - y).mean()),
         mae_median=float(np.abs(center - y).mean()),
     )
+
+
+def _argmin(errors: np.ndarray) -> int:
+    # First minimum (rounded so float noise cannot break ties): high judge weights come first.
+    return int(np.argmin(np.round(errors.mean(axis=1), 12)))
+
+
+def _heldout_mae(errors: np.ndarray, groups: Sequence[str], seed: int) -> float | None:
+    """MAE of weights chosen without each inner fold's groups, on that fold (None: < 2 groups).
+
+    Three weights picked from a grid on a few dozen labels overfit; a blend is kept only if
+    weights chosen on the other groups still beat the judge alone on held-out ones.
+    """
+    names = sorted(set(groups))
+    if len(names) < 2:
+        return None
+    order = np.random.default_rng(seed).permutation(len(names))
+    n_folds = min(INNER_FOLDS, len(names))
+    fold_of = {names[g]: rank % n_folds for rank, g in enumerate(order)}
+    folds = np.array([fold_of[g] for g in groups])
+    out = np.empty(errors.shape[1])
+    for f in range(n_folds):
+        test = folds == f
+        out[test] = errors[_argmin(errors[:, ~test]), test]
+    return float(out.mean())
 
 
 def _or(value: float | None, default: float) -> float:
