@@ -65,6 +65,11 @@ class EvaluationData:
     blends: dict[int, dict[str, ScoreBlend]] = field(default_factory=dict)  # fold -> dim -> blend
 
 
+def _usage_path(judge_path: Path) -> Path:
+    """Where a fitted fold judge's alignment usage is kept, next to the judge file."""
+    return judge_path.with_suffix(".usage.json")
+
+
 def expert_scores(labels: Sequence[Label]) -> dict[tuple[str, str], float]:
     """Mean over raters per (item, dimension). N/A wins only when every rater said N/A."""
     by: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -251,7 +256,7 @@ class Evaluator:
                 )
                 if loaded.memory_ is not None and loaded.memory_.label_ids() == wanted:
                     # What that fit cost when it ran, so a resumed run reports the full cost.
-                    spent = path.with_suffix(".usage.json")
+                    spent = _usage_path(path)
                     if spent.exists():
                         self._alignment_usage = self._alignment_usage + Usage.model_validate_json(
                             spent.read_text(encoding="utf-8")
@@ -268,9 +273,7 @@ class Evaluator:
         self._alignment_usage = self._alignment_usage + spent_now
         if path is not None:
             save_judge(judge, path)
-            path.with_suffix(".usage.json").write_text(
-                spent_now.model_dump_json(), encoding="utf-8"
-            )
+            _usage_path(path).write_text(spent_now.model_dump_json(), encoding="utf-8")
         return judge
 
     async def _predict(
