@@ -184,7 +184,9 @@ def write_labels(path: str | Path, labels: Sequence[Label]) -> None:
         }
         for lb in labels
     ]
-    with target.open("w", encoding="utf-8", newline="") as fh:
+    # Temp file + replace: an interrupted write never leaves a half file under the real name.
+    tmp = target.with_name(target.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
         if kind == "jsonl":
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -192,6 +194,7 @@ def write_labels(path: str | Path, labels: Sequence[Label]) -> None:
             writer = csv.DictWriter(fh, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
+    tmp.replace(target)
 
 
 def validate_labels(
