@@ -197,7 +197,9 @@ def blend_section(results: dict[str, dict[str, Any]]) -> list[str]:
         "The full judge's score stacked with its nearest examples' expert mean and the label "
         "median, weights fitted on each fold's training labels. Judge weight per fold: how much "
         "the judge adds to what the labels already say (0 = nothing). Full judge alone: the "
-        "same judgements before the blend.",
+        "same judgements before the blend. With a judge weight of 0 the blended score is the "
+        "label median and ties the median predictor: a guard against a judge worse than the "
+        "labels' base rate, not evidence that the judge learned anything.",
         "",
         *table(
             [
