@@ -193,3 +193,27 @@ def test_missing_markers_and_empty_results(tmp_path: Path) -> None:
 )
 def test_num_formats_missing_values(value: object, expected: str) -> None:
     assert summarize.num(value) == expected
+
+
+def test_blended_run_gets_its_own_row_and_weights(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    dims = {
+        "usefulness": {
+            "median_predictor_mae": 1.23,
+            "baseline": variant(1.425),
+            "full": variant(1.223, 0.02),
+        }
+    }
+    body = {"data": "conala", "model": "local:fast", "expected_score": True, "blend": True}
+    body |= {"dimensions": dims, "answered_score_mae": {"usefulness": {"full": 1.7}}}
+    body |= {"judge_only_mae": {"usefulness": {"full": 1.416, "neighbours": 1.245}}}
+    body["blend_weights"] = {"usefulness": [{"judge": 0.05}, {"judge": 0.0}]}
+    write(folder, "quality-conala-local-fast-expected-blend", body)
+    text = summarize.render(folder)
+    assert "`local:fast (expected score, blend)`" in text
+    assert (
+        "`local:fast` (answered score)" not in text
+    )  # a blended run's answers are the judge's own
+    row = next(line for line in text.splitlines() if line.startswith("| conala / usefulness"))
+    assert "0.05, 0.00" in row and "1.416" in row and "1.245" in row and "1.223" in row
