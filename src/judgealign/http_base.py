@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -138,6 +139,18 @@ class LoopbackService:
         if self._http_thread is not None:
             self._http_thread.join(timeout=5)
             self._http_thread = None
+
+    def block_until_interrupted(self) -> None:
+        """Start (if needed) and block the calling thread until Ctrl-C, then close."""
+        if self._httpd is None:
+            self.start()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.close()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -240,15 +240,7 @@ class ModelServer(LoopbackService):
 
     def serve_forever(self) -> None:
         """Start (if needed) and block until interrupted."""
-        if self._httpd is None:
-            self.start()
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.close()
+        self.block_until_interrupted()
 
     def close(self) -> None:
         """Stop serving, then stop the providers' event loop."""

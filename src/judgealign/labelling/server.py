@@ -12,7 +12,6 @@ Bad requests answer 400 with ``{"error": "..."}``.
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -57,15 +56,7 @@ class LabellingServer(LoopbackService):
 
     def serve_until_interrupted(self) -> None:
         """Start (if needed) and block until Ctrl-C, then close."""
-        if self._httpd is None:
-            self.start()
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.close()
+        self.block_until_interrupted()
 
     # -- API (called from request threads) --------------------------------------------------
     def state(self, query: dict[str, list[str]]) -> dict[str, Any]:
