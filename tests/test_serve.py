@@ -222,3 +222,23 @@ def test_cache_hits_report_the_original_usage(tmp_path: Path) -> None:
     assert again["usage"] == first["usage"]
     assert (stats.chat.calls, stats.chat.cached_calls) == (1, 1)
     assert stats.chat.prompt_tokens == 2 * first["usage"]["prompt_tokens"]
+
+
+def test_block_until_interrupted_serves_then_closes_on_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from judgealign import http_base
+
+    server = ModelServer(FakeLLM("constant"))
+    seen: list[int] = []
+
+    def interrupt(_: float) -> None:
+        # The server answers while the caller blocks; then Ctrl-C arrives.
+        seen.append(httpx.get(server.base_url + "/models").status_code)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(http_base.time, "sleep", interrupt)
+    server.serve_forever()
+    assert seen == [200]
+    with pytest.raises(httpx.ConnectError):  # closed after the interrupt
+        httpx.get(server.base_url + "/models")
