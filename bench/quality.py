@@ -127,21 +127,16 @@ def examples_mean_mae(
 
 
 def judge_only_mae(report: EvaluationReport) -> dict[str, dict[str, float]]:
-    """With --blend: MAE of the judge's own score (before the blend) and of the neighbours'
-    expert mean alone, per dimension and blended variant, on the same judgements."""
-    errors: dict[tuple[str, str], list[float]] = {}
-    for r in report.judgements:
-        j = r.judgement
-        if r.expert is None or j.judge_score is None:
-            continue
-        errors.setdefault((j.dimension, r.variant), []).append(abs(j.judge_score - r.expert))
-        if j.neighbour_score is not None:
-            errors.setdefault((j.dimension, "neighbours"), []).append(
-                abs(j.neighbour_score - r.expert)
-            )
+    """With --blend: MAE of the judge's own score (before the blend) per blended variant, and
+    of the neighbours' expert mean alone, per dimension (the report's blend lines)."""
     out: dict[str, dict[str, float]] = {}
-    for (dim, variant), errs in sorted(errors.items()):
-        out.setdefault(dim, {})[variant] = round(sum(errs) / len(errs), 4)
+    for b in report.blends:
+        row = out.setdefault(b.dimension, {})
+        if b.mae_judge_alone is not None:
+            row[b.variant] = round(b.mae_judge_alone, 4)
+        if b.mae_neighbours_alone is not None:
+            # The same neighbours for every blended variant (one memory per fold).
+            row["neighbours"] = round(b.mae_neighbours_alone, 4)
     return out
 
 

@@ -45,7 +45,7 @@ def open_browser(url: str) -> None:
 
 def serve_until_interrupted(server: LabellingServer) -> None:
     """Block until Ctrl-C (tests replace this)."""
-    server.serve_until_interrupted()
+    server.block_until_interrupted()
 
 
 @one_line_errors

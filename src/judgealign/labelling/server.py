@@ -54,10 +54,6 @@ class LabellingServer(LoopbackService):
         """The page's address, e.g. ``http://127.0.0.1:40123/``."""
         return self.base_url.removesuffix("/v1") + "/"
 
-    def serve_until_interrupted(self) -> None:
-        """Start (if needed) and block until Ctrl-C, then close."""
-        self.block_until_interrupted()
-
     # -- API (called from request threads) --------------------------------------------------
     def state(self, query: dict[str, list[str]]) -> dict[str, Any]:
         order = (query.get("order") or ["file"])[0]

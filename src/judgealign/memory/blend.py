@@ -73,6 +73,59 @@ class ScoreBlend(BaseModel):
         return float(self.judge * judge_score + self.neighbours * nb + self.median * self.center)
 
 
+class NeighbourTable:
+    """One dimension's applicable labelled items, built once and queried per label or judgement.
+
+    Several raters of one item count as one neighbour (their mean score). Rows follow item
+    ids, so ties in similarity go to the smaller id.
+    """
+
+    def __init__(self, vectors: np.ndarray, episodes: Sequence[Episode], scale: Scale) -> None:
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        first: dict[str, int] = {}
+        scores: dict[str, list[float]] = {}
+        for row, ep in enumerate(episodes):
+            if not scale.is_na(ep.score):
+                first.setdefault(ep.item, row)
+                scores.setdefault(ep.item, []).append(ep.score)
+        self.items = sorted(first)
+        self.rows = np.array([first[i] for i in self.items], dtype=np.int64)
+        self.means = np.array([float(np.mean(scores[i])) for i in self.items])
+        self._position = {item: n for n, item in enumerate(self.items)}
+        self._group_positions: dict[str, list[int]] = {}
+        for n, item in enumerate(self.items):
+            self._group_positions.setdefault(episodes[first[item]].group, []).append(n)
+
+    def score(
+        self,
+        query: np.ndarray,
+        *,
+        k: int,
+        exclude_items: Collection[str] = (),
+        exclude_groups: Collection[str] = (),
+    ) -> float | None:
+        """Similarity-weighted mean expert score of the ``k`` nearest items left after the
+        exclusions; ``None`` when none is left."""
+        if not self.items:
+            return None
+        keep = np.ones(len(self.items), dtype=bool)
+        for item in exclude_items:
+            if item in self._position:
+                keep[self._position[item]] = False
+        for group in exclude_groups:
+            keep[self._group_positions.get(group, [])] = False
+        cand = np.flatnonzero(keep)
+        if cand.size == 0:
+            return None
+        sims = (self.vectors @ np.asarray(query, dtype=np.float32).ravel())[self.rows]
+        nearest = cand[np.lexsort((cand, -sims[cand]))][:k]
+        weights = np.maximum(sims[nearest].astype(np.float64), 0.0)
+        values = self.means[nearest]
+        if weights.sum() <= 0.0:
+            return float(values.mean())
+        return float((weights * values).sum() / weights.sum())
+
+
 def neighbour_score(
     vectors: np.ndarray,
     episodes: Sequence[Episode],
@@ -86,7 +139,8 @@ def neighbour_score(
     """Similarity-weighted mean expert score of the ``k`` nearest applicable items.
 
     Several raters of one item count as one neighbour (their mean score). ``None`` when no
-    applicable episode is left after the exclusions.
+    applicable episode is left after the exclusions. Many queries on one set of episodes:
+    build a ``NeighbourTable`` once.
 
     >>> eps = [Episode(id=f"i{n}::d::r", item=f"i{n}", group=f"g{n}", dimension="d",
     ...                rater="r", text="t", score=float(n + 1)) for n in range(3)]
@@ -95,22 +149,9 @@ def neighbour_score(
     >>> round(neighbour_score(vecs, eps, np.array([1.0, 0.0]), scale, k=2), 3)
     1.444
     """
-    if not episodes:
-        return None
-    sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(query, dtype=np.float32).ravel()
-    per_item: dict[str, tuple[float, list[float]]] = {}
-    for row, ep in enumerate(episodes):
-        if scale.is_na(ep.score) or ep.item in exclude_items or ep.group in exclude_groups:
-            continue
-        per_item.setdefault(ep.item, (float(sims[row]), []))[1].append(ep.score)
-    if not per_item:
-        return None
-    ranked = sorted(per_item.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k]
-    weights = np.array([max(sim, 0.0) for _, (sim, _) in ranked])
-    values = np.array([float(np.mean(scores)) for _, (_, scores) in ranked])
-    if weights.sum() <= 0.0:
-        return float(values.mean())
-    return float((weights * values).sum() / weights.sum())
+    return NeighbourTable(vectors, episodes, scale).score(
+        query, k=k, exclude_items=exclude_items, exclude_groups=exclude_groups
+    )
 
 
 def _grid() -> np.ndarray:
@@ -149,14 +190,10 @@ def fit_blend(
     center = float(np.median(applicable))
     y = np.array([episodes[n].score for n in rows])
     judge = np.array([float(episodes[n].judge_score or 0.0) for n in rows])
+    table = NeighbourTable(vectors, episodes, scale)
     nb = np.array(
         [
-            _or(
-                neighbour_score(
-                    vectors, episodes, vectors[n], scale, k=k, exclude_groups={episodes[n].group}
-                ),
-                center,
-            )
+            _or(table.score(vectors[n], k=k, exclude_groups={episodes[n].group}), center)
             for n in rows
         ]
     )

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from judgealign.errors import DataError
-from judgealign.memory.blend import ScoreBlend, fit_blend, neighbour_score
+from judgealign.memory.blend import NeighbourTable, ScoreBlend, fit_blend
 from judgealign.memory.episodic import EpisodeIndex, FloatArray
 from judgealign.memory.records import Episode, Guideline
 from judgealign.memory.selection import select_guidelines
@@ -101,6 +101,7 @@ class DimensionMemory(BaseModel):
     failures: tuple[DistillFailure, ...] = ()
     blend: ScoreBlend | None = None  # fitted when the judge blends (``JudgeParams.blend``)
     _index: EpisodeIndex | None = PrivateAttr(default=None)
+    _neighbours: dict[int | None, NeighbourTable] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> DimensionMemory:
@@ -120,6 +121,14 @@ class DimensionMemory(BaseModel):
         if self._index is None:
             self._index = EpisodeIndex(self.episode_vectors, self.episodes)
         return self._index
+
+    def neighbours(self, scale: Scale) -> NeighbourTable:
+        """The blend's neighbour table (built on first use; keyed by what counts as N/A)."""
+        if scale.na_value not in self._neighbours:
+            self._neighbours[scale.na_value] = NeighbourTable(
+                self.episode_vectors, self.episodes, scale
+            )
+        return self._neighbours[scale.na_value]
 
 
 class AlignmentMemory(BaseModel):
@@ -195,9 +204,7 @@ class AlignmentMemory(BaseModel):
         dm = self.dimensions.get(dimension)
         if dm is None or dm.blend is None or scale.is_na(score):
             return None
-        nb = neighbour_score(
-            dm.episode_vectors, dm.episodes, query, scale, k=dm.blend.k, exclude_items={item}
-        )
+        nb = dm.neighbours(scale).score(query, k=dm.blend.k, exclude_items={item})
         return dm.blend.apply(score, nb), nb
 
     def failures(self) -> tuple[DistillFailure, ...]:
