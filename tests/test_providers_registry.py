@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from judgealign.errors import ConfigError
+from judgealign.errors import ConfigError, ProviderError
 from judgealign.providers import registry as registry_module
 from judgealign.providers.managed import ManagedEmbedder, ManagedLLM
 from judgealign.providers.openai_compat import OpenAICompatibleEmbedder, OpenAICompatibleLLM
@@ -174,6 +174,8 @@ def test_openai_factory_params(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_llm("openai:m?api_key_env=MISSING_KEY")
     with pytest.raises(ConfigError, match="not a number"):
         resolve_llm("openai:m?timeout=soon")
+    with pytest.raises(ConfigError, match="must be > 0"):
+        resolve_llm("openai:m?timeout=0")
     with pytest.raises(ConfigError, match="needs a model"):
         resolve_llm("openai:")
 
@@ -200,3 +202,32 @@ def test_provider_module_without_factory_is_a_config_error(
     )
     with pytest.raises(ConfigError, match="offers no local_embedder_factory"):
         resolve_embedder("local:default")
+
+
+def test_model_string_timeout_bounds_each_attempt() -> None:
+    # ?timeout= used to reach only the HTTP client while the managed stack still gave up at
+    # 120 s; now it sets both, and without it network providers keep the 120 s default.
+    from judgealign.providers.local import LocalLLM
+    from judgealign.providers.local_embedder import LocalEmbedder
+    from judgealign.providers.protocol import attempt_timeout
+
+    assert attempt_timeout(resolve_llm("openai:m?timeout=900").base) == 900.0
+    assert attempt_timeout(resolve_embedder("openai:e?timeout=45").base) == 45.0
+    plain = resolve_llm("openai:m").base
+    assert isinstance(plain, OpenAICompatibleLLM)
+    assert attempt_timeout(plain) == 120.0 and plain.timeout == 600.0
+    # The embedded model runs in this process: no bound (constructing it loads nothing).
+    assert attempt_timeout(LocalLLM("model.gguf")) is None
+    assert attempt_timeout(LocalEmbedder()) is None
+
+
+async def test_slow_endpoint_passes_with_a_raised_timeout() -> None:
+    from judgealign.testing.server import OpenAICompatServer
+
+    request = ChatRequest(model="m", messages=(Message(role="user", content="hi"),))
+    with OpenAICompatServer(delay=0.3) as srv:
+        cut = resolve_llm(f"openai:m?base_url={srv.base_url}&timeout=0.1", retries=0)
+        with pytest.raises(ProviderError, match=r"no answer within 0\.1s"):
+            await cut.complete(request)
+        patient = resolve_llm(f"openai:m?base_url={srv.base_url}&timeout=5", retries=0)
+        assert (await patient.complete(request)).text

@@ -205,6 +205,28 @@ async def test_retry_timeout_is_transient() -> None:
     assert info.value.transient
 
 
+class PatientStub(StubLLM):
+    """A provider that states its own per-attempt timeout (None: unbounded, as in-process)."""
+
+    def __init__(self, attempt_timeout: float | None, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.attempt_timeout = attempt_timeout
+
+
+async def test_managed_timeout_follows_the_provider_unless_given() -> None:
+    # "auto": the provider's own bound; a slow in-process model is never cut off and retried.
+    quick = ManagedLLM(PatientStub(attempt_timeout=0.05, delay=0.3), retries=0)
+    with pytest.raises(ProviderError, match=r"no answer within 0\.05s.*\?timeout=SECONDS"):
+        await quick.complete(req())
+    unbounded = PatientStub(attempt_timeout=None, delay=0.3)
+    assert (await ManagedLLM(unbounded, retries=0).complete(req())).text
+    assert unbounded.calls == 1
+    # An explicit timeout wins over the provider's.
+    explicit = ManagedLLM(PatientStub(attempt_timeout=None, delay=0.3), retries=0, timeout=0.05)
+    with pytest.raises(ProviderError, match=r"no answer within 0\.05s"):
+        await explicit.complete(req())
+
+
 # -- limits ----------------------------------------------------------------------------------
 
 

@@ -13,7 +13,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from judgealign.cli.common import RichProgress, one_line_errors
+from judgealign.cli.common import (
+    ExpectedScoreOption,
+    RichProgress,
+    ScoreFirstOption,
+    one_line_errors,
+)
 from judgealign.data.item import Item
 from judgealign.judge.params import JudgeParams, Variant
 from judgealign.report.model import EvaluationReport
@@ -44,6 +49,8 @@ def demo(
         typer.Option(help="Dimensions to run (default model_training, data_imputation)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    expected_score: ExpectedScoreOption = False,
+    score_first: ScoreFirstOption = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Response cache.")] = Path(
         ".judgealign-cache"
     ),
@@ -85,6 +92,8 @@ def demo(
         guideline_budget_tokens=350,
         # Few, short guidelines: reflection output is the slowest part on a small CPU model.
         max_guidelines=8 if full else 4,
+        use_expected_score=expected_score,
+        score_first=score_first,
         seed=seed,
     )
     console = Console()
@@ -156,6 +165,8 @@ def write_timings(
         "dimensions": report.config.dimensions,
         "variants": report.config.variants,
         "folds": report.config.folds,
+        "score_first": bool(report.config.params.get("score_first", False)),
+        "expected_score": bool(report.config.params.get("use_expected_score", False)),
         "install_seconds": install_seconds,
         "demo_seconds": round(demo_seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -18,7 +18,7 @@ import numpy as np
 
 from judgealign.errors import ConfigError, ProviderError
 from judgealign.providers.openai_compat import score_probs_from_logprobs, strict_compatible
-from judgealign.providers.protocol import FloatMatrix
+from judgealign.providers.protocol import DEFAULT_ATTEMPT_TIMEOUT, FloatMatrix
 from judgealign.providers.retry import ThrottledError
 from judgealign.providers.types import ChatRequest, ChatResponse, Usage
 
@@ -94,7 +94,15 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 class LiteLLMProvider:
     """Chat completions through ``litellm.acompletion``."""
 
-    def __init__(self, model: str, *, timeout: float = 120.0, json_schema: bool = True) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        timeout: float = 120.0,
+        json_schema: bool = True,
+        attempt_timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
+    ) -> None:
+        self.attempt_timeout = attempt_timeout
         self.model = model
         self.timeout = timeout
         self.json_schema = json_schema
@@ -172,7 +180,14 @@ class LiteLLMProvider:
 class LiteLLMEmbedder:
     """Embeddings through ``litellm.aembedding``; rows float32 and L2-normalized."""
 
-    def __init__(self, model: str, *, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        timeout: float = 120.0,
+        attempt_timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
+    ) -> None:
+        self.attempt_timeout = attempt_timeout
         self.model = model
         self.timeout = timeout
 

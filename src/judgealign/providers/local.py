@@ -148,6 +148,10 @@ class LocalLLM:
     'local:1d9614638d18...gguf'
     """
 
+    # In-process: a timed-out attempt would keep computing in its thread and its retry would
+    # queue behind it, so the managed stack puts no bound on a call (protocol.attempt_timeout).
+    attempt_timeout: float | None = None
+
     def __init__(
         self,
         model_path: Path | str,

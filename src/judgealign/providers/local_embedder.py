@@ -74,6 +74,8 @@ class LocalEmbedder:
     (1, 384)
     """
 
+    attempt_timeout: float | None = None  # in-process, like LocalLLM
+
     def __init__(
         self,
         model_path: Path | None = None,

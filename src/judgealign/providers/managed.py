@@ -32,7 +32,7 @@ from judgealign.providers.limits import (
     ConcurrencyLimitedEmbedder,
     ConcurrencyLimitedLLM,
 )
-from judgealign.providers.protocol import LLM, Embedder, FloatMatrix
+from judgealign.providers.protocol import LLM, Embedder, FloatMatrix, Timeout, attempt_timeout
 from judgealign.providers.retry import RetryingEmbedder, RetryingLLM
 from judgealign.providers.types import ChatRequest, ChatResponse, Usage
 
@@ -51,7 +51,7 @@ class ManagedLLM:
         cache_dir: Path | str | None = None,
         retries: int = 3,
         concurrency: int = 8,
-        timeout: float | None = 120.0,
+        timeout: Timeout = "auto",
         rate_per_minute: float | None = None,
         base_delay: float = 0.5,
         max_delay: float = 30.0,
@@ -65,7 +65,7 @@ class ManagedLLM:
             retries=retries,
             base_delay=base_delay,
             max_delay=max_delay,
-            timeout=timeout,
+            timeout=attempt_timeout(base, timeout),
             seed=seed,
         )
         stack: LLM = ConcurrencyLimitedLLM(
@@ -110,7 +110,7 @@ class ManagedEmbedder:
         retries: int = 3,
         concurrency: int = 4,
         batch_size: int = 64,
-        timeout: float | None = 120.0,
+        timeout: Timeout = "auto",
         base_delay: float = 0.5,
         seed: int = 0,
         namespace: str | None = None,
@@ -119,7 +119,11 @@ class ManagedEmbedder:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.meter = UsageMeter()
         retrying = RetryingEmbedder(
-            base, retries=retries, base_delay=base_delay, timeout=timeout, seed=seed
+            base,
+            retries=retries,
+            base_delay=base_delay,
+            timeout=attempt_timeout(base, timeout),
+            seed=seed,
         )
         counted = AccountingEmbedder(retrying, meter=self.meter)
         limited = ConcurrencyLimitedEmbedder(counted, concurrency=concurrency)

@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 
 from judgealign.errors import ConfigError, ProviderError
-from judgealign.providers.protocol import FloatMatrix
+from judgealign.providers.protocol import DEFAULT_ATTEMPT_TIMEOUT, FloatMatrix
 from judgealign.providers.retry import ThrottledError
 from judgealign.providers.types import ChatRequest, ChatResponse, Usage
 
@@ -210,6 +210,7 @@ class OpenAICompatibleLLM:
         json_mode: JsonMode = "json_schema",
         *,
         provider: str = "openai",
+        attempt_timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
     ) -> None:
         if json_mode not in JSON_MODES:
             raise ConfigError(f"json_mode={json_mode!r} is invalid; use one of {JSON_MODES}")
@@ -217,6 +218,7 @@ class OpenAICompatibleLLM:
         self.base_url = base_url or default_base_url()
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.timeout = timeout
+        self.attempt_timeout = attempt_timeout
         self.json_mode: JsonMode = json_mode
         self.logprobs_supported = True
         self._name = f"{provider}:{model}"
@@ -339,11 +341,13 @@ class OpenAICompatibleEmbedder:
         timeout: float = 120.0,
         *,
         provider: str = "openai",
+        attempt_timeout: float | None = DEFAULT_ATTEMPT_TIMEOUT,
     ) -> None:
         self.model = model
         self.base_url = base_url or default_base_url()
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.timeout = timeout
+        self.attempt_timeout = attempt_timeout
         self._name = f"{provider}:{model}"
         self._http = HttpJsonClient(self.base_url, self.api_key, timeout, self._name)
 

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 
 from judgealign.errors import ConfigError
 from judgealign.providers.managed import ManagedEmbedder, ManagedLLM
-from judgealign.providers.protocol import LLM, Embedder
+from judgealign.providers.protocol import DEFAULT_ATTEMPT_TIMEOUT, LLM, Embedder, Timeout
 
 LLMFactory = Callable[[str, dict[str, str]], LLM]
 EmbedderFactory = Callable[[str, dict[str, str]], Embedder]
@@ -37,7 +37,8 @@ LLM_GROUP = "judgealign.llms"
 EMBEDDER_GROUP = "judgealign.embedders"
 BUILTIN_PROVIDERS = ("openai", "litellm", "fake", "local")
 PROVIDER_RE = re.compile(r"^[a-z][a-z0-9_.-]*$")
-# The managed stack's timeout bounds each attempt; the HTTP client's own is only a backstop.
+# The managed stack's timeout bounds each attempt (120 s unless the model string says
+# ``?timeout=``, which then bounds both); the HTTP client's own is only a backstop.
 BACKSTOP_TIMEOUT = "600"
 
 
@@ -96,6 +97,16 @@ def _float(provider: str, params: dict[str, str], key: str, default: str) -> flo
         raise ConfigError(f"provider {provider!r}: {key}={raw!r} is not a number") from None
 
 
+def _timeouts(provider: str, params: dict[str, str]) -> tuple[float, float]:
+    """The HTTP client's timeout and the per-attempt one: ``?timeout=`` sets both."""
+    if "timeout" not in params:
+        return float(BACKSTOP_TIMEOUT), DEFAULT_ATTEMPT_TIMEOUT
+    seconds = _float(provider, params, "timeout", BACKSTOP_TIMEOUT)
+    if seconds <= 0:
+        raise ConfigError(f"provider {provider!r}: timeout={params['timeout']!r} must be > 0")
+    return seconds, seconds
+
+
 def _api_key(params: dict[str, str]) -> str | None:
     env = params.get("api_key_env")
     if env is None:
@@ -114,12 +125,14 @@ def _openai_llm(model: str, params: dict[str, str]) -> LLM:
     mode = params.get("json_mode", "json_schema")
     if mode not in JSON_MODES:
         raise ConfigError(f"openai: json_mode={mode!r} is invalid; use one of {JSON_MODES}")
+    timeout, attempt = _timeouts("openai", params)
     return OpenAICompatibleLLM(
         model,
         base_url=params.get("base_url"),
         api_key=_api_key(params),
-        timeout=_float("openai", params, "timeout", BACKSTOP_TIMEOUT),
+        timeout=timeout,
         json_mode=mode,  # type: ignore[arg-type]  # checked against JSON_MODES above
+        attempt_timeout=attempt,
     )
 
 
@@ -128,11 +141,13 @@ def _openai_embedder(model: str, params: dict[str, str]) -> Embedder:
 
     _check_params("openai", params, {"base_url", "api_key_env", "timeout"})
     _require_model("openai", model)
+    timeout, attempt = _timeouts("openai", params)
     return OpenAICompatibleEmbedder(
         model,
         base_url=params.get("base_url"),
         api_key=_api_key(params),
-        timeout=_float("openai", params, "timeout", BACKSTOP_TIMEOUT),
+        timeout=timeout,
+        attempt_timeout=attempt,
     )
 
 
@@ -142,9 +157,11 @@ def _litellm_llm(model: str, params: dict[str, str]) -> LLM:
     _check_params("litellm", params, {"timeout", "json_schema"})
     _require_model("litellm", model)
     import_litellm()  # fail at resolve time, not at the first call
+    timeout, attempt = _timeouts("litellm", params)
     return LiteLLMProvider(
         model,
-        timeout=_float("litellm", params, "timeout", BACKSTOP_TIMEOUT),
+        timeout=timeout,
+        attempt_timeout=attempt,
         json_schema=params.get("json_schema", "true").lower() not in ("0", "false", "no"),
     )
 
@@ -155,7 +172,8 @@ def _litellm_embedder(model: str, params: dict[str, str]) -> Embedder:
     _check_params("litellm", params, {"timeout"})
     _require_model("litellm", model)
     import_litellm()
-    return LiteLLMEmbedder(model, timeout=_float("litellm", params, "timeout", BACKSTOP_TIMEOUT))
+    timeout, attempt = _timeouts("litellm", params)
+    return LiteLLMEmbedder(model, timeout=timeout, attempt_timeout=attempt)
 
 
 def _lazy(module: str, attr: str, install: str) -> Callable[[str, dict[str, str]], Any]:
@@ -317,13 +335,15 @@ def resolve_llm(
     cache_dir: Path | str | None = None,
     retries: int = 3,
     concurrency: int = 8,
-    timeout: float = 120.0,
+    timeout: Timeout = "auto",
     rate_per_minute: float | None = None,
     registry: ProviderRegistry | None = None,
 ) -> ManagedLLM:
     """A managed LLM (cache, limits, retries, accounting) from a name or an LLM object.
 
-    A ``ManagedLLM`` is returned unchanged. ``timeout`` bounds each attempt.
+    A ``ManagedLLM`` is returned unchanged. ``timeout`` bounds each attempt; ``"auto"``: the
+    model string's ``?timeout=`` where given, else 120 s for network providers and no bound
+    for the in-process local model.
 
     >>> resolve_llm("fake:lenient", concurrency=2).usage.calls
     0
@@ -358,7 +378,7 @@ def resolve_embedder(
     retries: int = 3,
     concurrency: int = 4,
     batch_size: int = 64,
-    timeout: float = 120.0,
+    timeout: Timeout = "auto",
     registry: ProviderRegistry | None = None,
 ) -> ManagedEmbedder:
     """A managed embedder (per-text cache, batching, retries, accounting).

@@ -82,7 +82,8 @@ async def call_with_retries(
                 return await asyncio.wait_for(make_call(), timeout)
             except TimeoutError:
                 raise ProviderError(
-                    f"{what}: no answer within {timeout:g}s; raise the timeout or check the server",
+                    f"{what}: no answer within {timeout:g}s; check the server, or allow more "
+                    "with ?timeout=SECONDS after the model name",
                     transient=True,
                 ) from None
         except ProviderError as err:
