@@ -10,7 +10,7 @@ import pytest
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
-from judgealign.errors import ConfigError
+from judgealign.errors import ConfigError, ProviderError
 from judgealign.evaluation.experiment import run_evaluation
 from judgealign.evaluation.runner import Evaluator, LeakageError
 from judgealign.judge.judge import Judge
@@ -119,6 +119,38 @@ def test_blended_run_reports_weights_and_the_judge_alone(tmp_path: Path) -> None
     md = (tmp_path / "run" / "report.md").read_text()
     assert "score blend model_use/full: judge weight per fold" in md
     assert "score blend" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_failed_reflection_is_reported_per_fold(tmp_path: Path) -> None:
+    # A reflection model that never answers (say, a timeout on every batch) leaves the semantic
+    # memory empty: the run goes on, and the report says so instead of passing it off as full.
+    def refuse(request: object) -> Exception:
+        return ProviderError("refl: no answer within 120s", transient=False)
+
+    rubric = load_rubric("ml-notebook").subset(["model_use"])
+    items, labels = make_data(n_groups=6)
+    labels = [lb for lb in labels if lb.dimension == "model_use"]
+    report = run_evaluation(
+        rubric,
+        items,
+        labels,
+        params(),
+        folds=2,
+        variants=["baseline", "full"],
+        n_resamples=200,
+        reflection_llm=FakeLLM(handler=refuse),
+        embedder=FakeEmbedder(),
+        run_dir=tmp_path / "run",
+    )
+    lines = [n for n in report.notes if "reflection failed" in n]
+    assert lines == [
+        f"fold {f}, model_use: reflection failed on 6 of 6 labels "
+        "(provider error: refl: no answer within 120s); 0 guidelines kept"
+        for f in (1, 2)
+    ]
+    full = report.result("full", "model_use")
+    assert full is not None and full.n_items == len(items)
+    assert "reflection failed on 6 of 6" in (tmp_path / "run" / "report.md").read_text()
 
 
 def test_baseline_computed_once_and_reused() -> None:

@@ -21,6 +21,7 @@ from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
 from judgealign.judge.persistence import load_judge, save_judge
 from judgealign.memory.blend import ScoreBlend
+from judgealign.memory.store import ReflectionGap
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import Usage
 from judgealign.rubric.model import Rubric
@@ -63,6 +64,7 @@ class EvaluationData:
     usage_scoring: Usage = field(default_factory=Usage)
     leakage_checked: bool = False
     blends: dict[int, dict[str, ScoreBlend]] = field(default_factory=dict)  # fold -> dim -> blend
+    reflection_gaps: dict[int, dict[str, ReflectionGap]] = field(default_factory=dict)
 
 
 def _usage_path(judge_path: Path) -> Path:
@@ -207,6 +209,8 @@ class Evaluator:
                 blends = fitted.memory_.blends() if fitted.memory_ is not None else {}
                 if blends:
                     data.blends[f] = blends
+                if fitted.memory_ is not None and (gaps := fitted.memory_.reflection_gaps()):
+                    data.reflection_gaps[f] = gaps
                 judges.update({v: (fitted.variant(v), f) for v in aligned})  # type: ignore[misc]
             test_items = [by_id[i] for i in test_ids]
             await self._predict(judges, test_items, pairs_of, store, data.judgements)

@@ -285,7 +285,7 @@ def build_report(
         draw_size=draw_size,
         params=params.model_dump(mode="json"),
     )
-    notes = []
+    notes = reflection_notes(data)
     if draw_size is not None:
         notes.append(
             f"CIs drew {draw_size} items per resample (the reference study's scheme): "
@@ -308,3 +308,23 @@ def build_report(
         leakage_checked=data.leakage_checked,
         notes=notes,
     )
+
+
+def reflection_notes(data: EvaluationData) -> list[str]:
+    """One line per fold and dimension whose reflection failed on some labels: the semantic
+    and full judges of that fold ran with fewer (or no) guidelines than the labels allow.
+
+    >>> from judgealign.memory.store import ReflectionGap
+    >>> data = EvaluationData(folds=[], fold_of={}, expert={}, judgements={})
+    >>> data.reflection_gaps[1] = {"coherence": ReflectionGap(40, 40, 0, "m: no answer")}
+    >>> reflection_notes(data)[0]
+    'fold 2, coherence: reflection failed on 40 of 40 labels (m: no answer); 0 guidelines kept'
+    """
+    notes = []
+    for fold, gaps in sorted(data.reflection_gaps.items()):
+        for dim, gap in gaps.items():
+            notes.append(
+                f"fold {fold + 1}, {dim}: reflection failed on {gap.failed_labels} of "
+                f"{gap.labels} labels ({gap.error}); {gap.guidelines} guidelines kept"
+            )
+    return notes

@@ -81,6 +81,15 @@ class DistillFailure(BaseModel):
     error: str
 
 
+class ReflectionGap(NamedTuple):
+    """One dimension's failed reflection batches: how many labels gave no guideline, why."""
+
+    failed_labels: int
+    labels: int
+    guidelines: int
+    error: str
+
+
 class MemoryContext(NamedTuple):
     """What one judge call gets from memory: guidelines, and (episode, cosine) best first."""
 
@@ -209,6 +218,20 @@ class AlignmentMemory(BaseModel):
 
     def failures(self) -> tuple[DistillFailure, ...]:
         return tuple(f for dm in self.dimensions.values() for f in dm.failures)
+
+    def reflection_gaps(self) -> dict[str, ReflectionGap]:
+        """Per dimension whose reflection failed on some labels: how many, and the last error
+        (an evaluation report must say when a fold's guidelines came from fewer labels)."""
+        return {
+            name: ReflectionGap(
+                failed_labels=len({lid for fail in dm.failures for lid in fail.labels}),
+                labels=len({ep.id for ep in dm.episodes}),
+                guidelines=len(dm.guidelines),
+                error=dm.failures[-1].error,
+            )
+            for name, dm in sorted(self.dimensions.items())
+            if dm.failures
+        }
 
     def label_ids(self) -> set[str]:
         """Ids of every label in memory (each label is kept as an episode)."""
