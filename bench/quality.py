@@ -346,6 +346,7 @@ def main() -> None:
             "wall_seconds": round(wall, 1),
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "run_dir": str(run_dir),
+            "notes": report.notes,  # e.g. folds whose reflection failed
         },
     )
     print(f"wrote {path}")
