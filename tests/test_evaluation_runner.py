@@ -153,6 +153,29 @@ def test_failed_reflection_is_reported_per_fold(tmp_path: Path) -> None:
     assert "reflection failed on 6 of 6" in (tmp_path / "run" / "report.md").read_text()
 
 
+def test_episodic_only_run_makes_no_reflection_call() -> None:
+    rubric = load_rubric("ml-notebook").subset(["model_use"])
+    items, labels = make_data(n_groups=6)
+    labels = [lb for lb in labels if lb.dimension == "model_use"]
+    reflection = FakeLLM("constant")
+    report = run_evaluation(
+        rubric,
+        items,
+        labels,
+        params(),
+        folds=2,
+        variants=["baseline", "episodic"],
+        n_resamples=200,
+        llm=FakeLLM("mimic", params={"fallback": "lenient"}),
+        reflection_llm=reflection,
+        embedder=FakeEmbedder(),
+    )
+    assert reflection.calls == []
+    assert report.usage_alignment.calls == 0
+    episodic = [r for r in report.judgements if r.variant == "episodic"]
+    assert episodic and all(r.judgement.episodes and not r.judgement.guidelines for r in episodic)
+
+
 def test_baseline_computed_once_and_reused() -> None:
     rubric = load_rubric("ml-notebook").subset(DIMS)
     items, labels = make_data()

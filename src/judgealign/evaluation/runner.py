@@ -151,9 +151,12 @@ class Evaluator:
         self._scoring_usage = Usage()
 
     def _judge(self) -> Judge:
+        # Reflection only when a requested variant reads guidelines: an episodic-only ablation
+        # must not pay for (or wait on) distillation it never uses.
+        semantic = self.params.semantic and any(v in ("semantic", "full") for v in self.variants)
         judge = Judge(
             self.rubric,
-            self.params,
+            self.params.model_copy(update={"semantic": semantic}),
             llm=self._llm,
             reflection_llm=self._reflection_llm,
             embedder=self._embedder,

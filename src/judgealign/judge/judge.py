@@ -180,6 +180,7 @@ class Judge:
             merge_threshold=self.params.merge_threshold,
             batch_budget_tokens=self.params.reflection_batch_tokens,
             seed=self.params.seed,
+            distil=self.params.semantic,
         )
         self.memory_ = await builder.fit(
             self.rubric,

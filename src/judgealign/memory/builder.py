@@ -53,6 +53,7 @@ class MemoryBuilder:
         merge_threshold: float = 0.9,
         batch_budget_tokens: int = 6000,
         seed: int = 0,
+        distil: bool = True,
     ) -> None:
         self.reflection = reflection
         self.embedder = embedder
@@ -60,6 +61,8 @@ class MemoryBuilder:
         self.merge_threshold = merge_threshold
         self.batch_budget_tokens = batch_budget_tokens
         self.seed = seed
+        # False: store episodes only, with no reflection call (a judge without semantic memory).
+        self.distil = distil
 
     def _distiller(self) -> Distiller:
         return Distiller(
@@ -184,16 +187,20 @@ class MemoryBuilder:
         dim: int,
     ) -> DimensionMemory:
         dimension = rubric.dimension(name)
-        distiller = self._distiller()
-        drafts, failures = await distiller.distil(dimension, [_view(e) for e, _ in new])
-        kept, more = await consolidate(
-            [*_existing_drafts(dm), *drafts],
-            dimension=dimension,
-            distiller=distiller,
-            embed=self._embed_for(dim),
-            merge_threshold=self.merge_threshold,
-            max_guidelines=self.max_guidelines,
-        )
+        kept = _existing_drafts(dm)
+        failures: list[DistillFailure] = []
+        more: list[DistillFailure] = []
+        if self.distil:
+            distiller = self._distiller()
+            drafts, failures = await distiller.distil(dimension, [_view(e) for e, _ in new])
+            kept, more = await consolidate(
+                [*kept, *drafts],
+                dimension=dimension,
+                distiller=distiller,
+                embed=self._embed_for(dim),
+                merge_threshold=self.merge_threshold,
+                max_guidelines=self.max_guidelines,
+            )
         rows = {
             e.id: (e, np.asarray(v)) for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
         }
