@@ -211,3 +211,43 @@ def test_blend_kept_only_when_it_beats_the_judge_on_held_out_groups() -> None:
         b = fit_blend(noisy, vs, SCALE, k=3, seed=seed)
         assert b is not None and b.mae_heldout is not None
         assert b.judge == 1.0 or b.mae_heldout < b.mae_judge
+
+
+def test_shift_corrects_a_judge_that_ranks_well_but_sits_high() -> None:
+    # The judge orders items like the experts but says one point more (capped at the top):
+    # weighting alone could only shrink it towards the median; the shift removes the bias.
+    rng = np.random.default_rng(3)
+    eps, vecs = [], []
+    for n in range(40):
+        score = float(1 + n % 2)  # experts: 1 or 2
+        eps.append(episode(n, score, min(score + 1.0, 3.0)))
+        v = rng.standard_normal(8).astype(np.float32)  # unrelated inputs: neighbours are noise
+        vecs.append(v / np.linalg.norm(v))
+    blend = fit_blend(eps, np.array(vecs), SCALE, k=3)
+    assert blend is not None
+    assert blend.judge == 1.0 and blend.judge_shift == pytest.approx(-1.0)
+    assert blend.mae == pytest.approx(0.0) and blend.mae_judge == pytest.approx(1.0)
+    assert blend.mae_heldout == pytest.approx(0.0)
+    assert blend.apply(3.0, None) == pytest.approx(2.0)
+
+
+def test_blended_scores_stay_on_the_scale() -> None:
+    eps, vecs = clustered(20, "perfect")
+    blend = ScoreBlend(judge=1.0, neighbours=0.0, median=0.0, judge_shift=-1.5, center=2.0,
+                       k=3, n_labels=20, mae=0.0, mae_judge=0.0, mae_neighbours=0.0,
+                       mae_median=1.0)  # fmt: skip
+    memory = AlignmentMemory(
+        embedder="fake",
+        dim=8,
+        dimensions={"quality": DimensionMemory(episodes=eps, episode_vectors=vecs, blend=blend)},
+    )
+    out = memory.blended("quality", vecs[0], SCALE, 1.0, item="new")
+    assert out is not None and out[0] == 1.0  # 1 - 1.5 clipped to the scale's minimum
+
+
+def test_version_1_blend_loads_without_a_shift() -> None:
+    old = {"schema_version": 1, "judge": 0.5, "neighbours": 0.5, "median": 0.0, "center": 2.0,
+           "k": 5, "n_labels": 20, "mae": 0.4, "mae_judge": 0.6, "mae_neighbours": 0.5,
+           "mae_median": 0.7}  # fmt: skip
+    blend = ScoreBlend.model_validate(old)
+    assert blend.judge_shift == 0.0 and blend.apply(3.0, 2.0) == 2.5
