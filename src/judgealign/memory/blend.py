@@ -5,14 +5,10 @@ ignores them (bench: a 0.5B judge on CoNaLa ranks snippets no better than chance
 mean expert score of its retrieved examples is closer to the truth than its own score). The
 blend uses the episodic memory numerically instead::
 
-    score = w_judge * (judge + shift) + w_neighbours * neighbours + w_median * median
+    score = w_judge * judge + w_neighbours * neighbours + w_median * median
 
 ``neighbours`` is the similarity-weighted mean expert score of the k nearest applicable
-labelled items, ``median`` the median applicable expert score, ``shift`` the median of
-(expert - judge) on the training labels: it removes a lenient or harsh judge's bias while
-the weights keep what its ranking knows (a judge that ranks well but sits half a point high
-otherwise only ties the median predictor). The result is clipped to the scale. The weights
-(and the shift) are fitted per
+labelled items, ``median`` the median applicable expert score. The weights are fitted per
 dimension on the training labels only: each label is predicted from the unaligned judge's
 score on its item (the ``calibrate`` run) and from its neighbours among the *other input
 groups* (leave-group-out, like grouped folds), and the weights minimizing mean absolute
@@ -35,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from judgealign.memory.records import Episode
 from judgealign.rubric.model import Scale
 
-BLEND_SCHEMA_VERSION = 2  # 2: judge_shift (version 1 blends load with shift 0)
+BLEND_SCHEMA_VERSION = 1
 # Below this many usable training labels three weights are too noisy to fit.
 MIN_BLEND_LABELS = 8
 GRID_STEPS = 20  # weights on multiples of 1/20
@@ -53,8 +49,6 @@ class ScoreBlend(BaseModel):
     2.5
     >>> b.apply(3.0, None)  # no neighbour qualified: its weight goes to the median
     2.5
-    >>> b.model_copy(update={"judge_shift": -1.0}).apply(3.0, 2.0)
-    2.0
     """
 
     model_config = ConfigDict(frozen=True)
@@ -63,7 +57,6 @@ class ScoreBlend(BaseModel):
     judge: float = Field(ge=0.0, le=1.0)
     neighbours: float = Field(ge=0.0, le=1.0)
     median: float = Field(ge=0.0, le=1.0)
-    judge_shift: float = 0.0  # added to the judge's score before weighting
     center: float  # the median applicable expert score
     k: int = Field(ge=1)
     n_labels: int = Field(ge=0)
@@ -77,11 +70,7 @@ class ScoreBlend(BaseModel):
 
     def apply(self, judge_score: float, neighbour_score: float | None) -> float:
         nb = self.center if neighbour_score is None else neighbour_score
-        return float(
-            self.judge * (judge_score + self.judge_shift)
-            + self.neighbours * nb
-            + self.median * self.center
-        )
+        return float(self.judge * judge_score + self.neighbours * nb + self.median * self.center)
 
 
 class NeighbourTable:
@@ -208,21 +197,18 @@ def fit_blend(
             for n in rows
         ]
     )
-    parts = _Parts(judge, nb, center, y, (float(scale.min), float(scale.max)))
-    shift = parts.shift(np.ones(len(y), dtype=bool))
-    errors = parts.errors(shift)
+    grid = _grid()
+    errors = np.abs(grid[:, :1] * judge + grid[:, 1:2] * nb + grid[:, 2:] * center - y)
     best = _argmin(errors)
     mae_judge = float(np.abs(judge - y).mean())
-    heldout = _heldout_mae(parts, [episodes[n].group for n in rows], seed)
+    heldout = _heldout_mae(errors, [episodes[n].group for n in rows], seed)
     if heldout is None or heldout >= mae_judge:
-        # The judge alone, unshifted: the blend did not survive held-out labels.
-        best, shift, errors = 0, 0.0, parts.errors(0.0)
-    w_judge, w_nb, w_median = (float(x) for x in parts.grid[best])
+        best = 0  # grid row 0 is the judge alone: the blend did not survive held-out labels
+    w_judge, w_nb, w_median = (float(x) for x in grid[best])
     return ScoreBlend(
         judge=w_judge,
         neighbours=w_nb,
         median=w_median,
-        judge_shift=shift if w_judge > 0 else 0.0,
         center=center,
         k=k,
         n_labels=len(rows),
@@ -239,34 +225,8 @@ def _argmin(errors: np.ndarray) -> int:
     return int(np.argmin(np.round(errors.mean(axis=1), 12)))
 
 
-class _Parts:
-    """The blend's inputs on the training labels, and its errors for every grid row."""
-
-    def __init__(
-        self,
-        judge: np.ndarray,
-        nb: np.ndarray,
-        center: float,
-        y: np.ndarray,
-        bounds: tuple[float, float],
-    ) -> None:
-        self.judge, self.nb, self.center, self.y, self.bounds = judge, nb, center, y, bounds
-        self.grid = _grid()
-
-    def shift(self, rows: np.ndarray) -> float:
-        # The L1-optimal constant correction of the judge on these rows.
-        return float(np.median(self.y[rows] - self.judge[rows]))
-
-    def errors(self, shift: float) -> np.ndarray:
-        g = self.grid
-        pred = g[:, :1] * (self.judge + shift) + g[:, 1:2] * self.nb + g[:, 2:] * self.center
-        out: np.ndarray = np.abs(np.clip(pred, *self.bounds) - self.y)
-        return out
-
-
-def _heldout_mae(parts: _Parts, groups: Sequence[str], seed: int) -> float | None:
-    """MAE of weights (and shift) chosen without each inner fold's groups, on that fold
-    (None: < 2 groups).
+def _heldout_mae(errors: np.ndarray, groups: Sequence[str], seed: int) -> float | None:
+    """MAE of weights chosen without each inner fold's groups, on that fold (None: < 2 groups).
 
     Three weights picked from a grid on a few dozen labels overfit; a blend is kept only if
     weights chosen on the other groups still beat the judge alone on held-out ones.
@@ -278,10 +238,9 @@ def _heldout_mae(parts: _Parts, groups: Sequence[str], seed: int) -> float | Non
     n_folds = min(INNER_FOLDS, len(names))
     fold_of = {names[g]: rank % n_folds for rank, g in enumerate(order)}
     folds = np.array([fold_of[g] for g in groups])
-    out = np.empty(len(groups))
+    out = np.empty(errors.shape[1])
     for f in range(n_folds):
         test = folds == f
-        errors = parts.errors(parts.shift(~test))
         out[test] = errors[_argmin(errors[:, ~test]), test]
     return float(out.mean())
 

@@ -33,8 +33,7 @@ from judgealign.memory.selection import select_guidelines
 from judgealign.rubric.model import Scale
 
 # 2: a dimension may carry a fitted score blend; an older reader would drop it silently.
-# 3: a blend may shift the judge's score (judge_shift), which a version-2 reader would ignore.
-MEMORY_SCHEMA_VERSION = 3
+MEMORY_SCHEMA_VERSION = 2
 MEMORY_FORMAT = "judgealign.memory"
 
 
@@ -215,8 +214,7 @@ class AlignmentMemory(BaseModel):
         if dm is None or dm.blend is None or scale.is_na(score):
             return None
         nb = dm.neighbours(scale).score(query, k=dm.blend.k, exclude_items={item})
-        value = dm.blend.apply(score, nb)
-        return min(max(value, float(scale.min)), float(scale.max)), nb
+        return dm.blend.apply(score, nb), nb
 
     def failures(self) -> tuple[DistillFailure, ...]:
         return tuple(f for dm in self.dimensions.values() for f in dm.failures)
