@@ -91,6 +91,7 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
             n
             for n, on in (
                 ("expected score", body.get("expected_score")),
+                ("score first", body.get("score_first")),
                 ("blend", body.get("blend")),
             )
             if on
@@ -178,15 +179,17 @@ def blend_section(results: dict[str, dict[str, Any]]) -> list[str]:
             folds = [w for w in weights.get(dim) or [] if isinstance(w, dict)]
             judge_w = ", ".join(num(w.get("judge"), 2) for w in folds) or "-"
             mine = own.get(dim) if isinstance(own.get(dim), dict) else {}
-            full = row.get("full") if isinstance(row, dict) else None
+            row = row if isinstance(row, dict) else {}
+            # The blend applies to full, or to episodic in runs without full.
+            variant = "full" if "full" in row else "episodic"
             rows.append(
                 [
-                    f"{body.get('data')} / {dim}",
+                    f"{body.get('data')} / {dim}" + ("" if variant == "full" else " (episodic)"),
                     judge_w,
-                    num(mine.get("full")),
+                    num(mine.get(variant)),
                     num(mine.get("neighbours")),
-                    num(row.get("median_predictor_mae") if isinstance(row, dict) else None),
-                    mae_cell(full),
+                    num(row.get("median_predictor_mae")),
+                    mae_cell(row.get(variant)),
                 ]
             )
     if not rows:
@@ -194,8 +197,9 @@ def blend_section(results: dict[str, dict[str, Any]]) -> list[str]:
     return [
         "### Score blend (`--blend`)",
         "",
-        "The full judge's score stacked with its nearest examples' expert mean and the label "
-        "median, weights fitted on each fold's training labels. Judge weight per fold: how much "
+        "The full judge's score (the episodic judge's where marked) stacked with its nearest "
+        "examples' expert mean and the label median, weights fitted on each fold's training "
+        "labels. Judge weight per fold: how much "
         "the judge adds to what the labels already say (0 = nothing). Full judge alone: the "
         "same judgements before the blend. With a judge weight of 0 the blended score is the "
         "label median and ties the median predictor: a guard against a judge worse than the "
@@ -239,7 +243,7 @@ def cost_section(results: dict[str, dict[str, Any]]) -> list[str]:
         if not name.startswith(("quality-", "memalign-")):
             continue
         mpt = run.get("mean_prompt_tokens") or {}
-        aligned = mpt.get("full", mpt.get("memalign"))
+        aligned = mpt.get("full", mpt.get("memalign", mpt.get("episodic")))
         base = mpt.get("baseline")
         ratio = aligned / base if num(aligned) != "-" and num(base) != "-" and base else None
         rows.append(
