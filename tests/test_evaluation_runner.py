@@ -153,27 +153,39 @@ def test_failed_reflection_is_reported_per_fold(tmp_path: Path) -> None:
     assert "reflection failed on 6 of 6" in (tmp_path / "run" / "report.md").read_text()
 
 
-def test_episodic_only_run_makes_no_reflection_call() -> None:
+def test_episodic_only_run_makes_no_reflection_call(tmp_path: Path) -> None:
     rubric = load_rubric("ml-notebook").subset(["model_use"])
     items, labels = make_data(n_groups=6)
     labels = [lb for lb in labels if lb.dimension == "model_use"]
+
+    def run(variants: list[str], reflection: FakeLLM) -> EvaluationReport:
+        return run_evaluation(
+            rubric,
+            items,
+            labels,
+            params(),
+            folds=2,
+            variants=variants,  # type: ignore[arg-type]
+            n_resamples=200,
+            llm=FakeLLM("mimic", params={"fallback": "lenient"}),
+            reflection_llm=reflection,
+            embedder=FakeEmbedder(),
+            run_dir=tmp_path / "run",
+        )
+
     reflection = FakeLLM("constant")
-    report = run_evaluation(
-        rubric,
-        items,
-        labels,
-        params(),
-        folds=2,
-        variants=["baseline", "episodic"],
-        n_resamples=200,
-        llm=FakeLLM("mimic", params={"fallback": "lenient"}),
-        reflection_llm=reflection,
-        embedder=FakeEmbedder(),
-    )
+    report = run(["baseline", "episodic"], reflection)
     assert reflection.calls == []
     assert report.usage_alignment.calls == 0
     episodic = [r for r in report.judgements if r.variant == "episodic"]
     assert episodic and all(r.judgement.episodes and not r.judgement.guidelines for r in episodic)
+    # Resuming the run folder with a variant that reads guidelines refits the fold judges
+    # (their stored memory has none) instead of scoring "full" without guidelines.
+    later = FakeLLM("constant")
+    resumed = run(["baseline", "episodic", "full"], later)
+    assert later.calls
+    full = [r for r in resumed.judgements if r.variant == "full"]
+    assert full and all(r.judgement.guidelines for r in full)
 
 
 def test_baseline_computed_once_and_reused() -> None:

@@ -150,13 +150,16 @@ class Evaluator:
         self._alignment_usage = Usage()
         self._scoring_usage = Usage()
 
-    def _judge(self) -> Judge:
+    @property
+    def _distils(self) -> bool:
         # Reflection only when a requested variant reads guidelines: an episodic-only ablation
         # must not pay for (or wait on) distillation it never uses.
-        semantic = self.params.semantic and any(v in ("semantic", "full") for v in self.variants)
+        return self.params.semantic and any(v in ("semantic", "full") for v in self.variants)
+
+    def _judge(self) -> Judge:
         judge = Judge(
             self.rubric,
-            self.params.model_copy(update={"semantic": semantic}),
+            self.params.model_copy(update={"semantic": self._distils}),
             llm=self._llm,
             reflection_llm=self._reflection_llm,
             embedder=self._embedder,
@@ -262,7 +265,10 @@ class Evaluator:
                     embedder=self._embedder,
                     cache_dir=self.cache_dir,
                 )
-                if loaded.memory_ is not None and loaded.memory_.label_ids() == wanted:
+                # A judge fitted for episodic-only variants has no guidelines: refit it when a
+                # resumed run adds a variant that reads them.
+                fits = loaded.params.semantic or not self._distils
+                if fits and loaded.memory_ is not None and loaded.memory_.label_ids() == wanted:
                     # What that fit cost when it ran, so a resumed run reports the full cost.
                     spent = _usage_path(path)
                     if spent.exists():
