@@ -17,6 +17,7 @@ from judgealign.judge.judge import Judge
 from judgealign.judge.params import JudgeParams
 from judgealign.report.model import EvaluationReport
 from judgealign.rubric import load_rubric
+from judgealign.rubric.model import Rubric
 from judgealign.testing import FakeEmbedder, FakeLLM
 
 DIMS = ["data_imputation", "model_use"]
@@ -49,6 +50,13 @@ def make_data(n_groups: int = 8, per_group: int = 2) -> tuple[list[Item], list[L
                     )
                 )
     return items, labels
+
+
+def model_use_data() -> tuple[Rubric, list[Item], list[Label]]:
+    """One dimension, 12 items in 6 groups: 2 folds of 6 labels each."""
+    items, labels = make_data(n_groups=6)
+    rubric = load_rubric("ml-notebook").subset(["model_use"])
+    return rubric, items, [lb for lb in labels if lb.dimension == "model_use"]
 
 
 def params() -> JudgeParams:
@@ -127,9 +135,7 @@ def test_failed_reflection_is_reported_per_fold(tmp_path: Path) -> None:
     def refuse(request: object) -> Exception:
         return ProviderError("refl: no answer within 120s", transient=False)
 
-    rubric = load_rubric("ml-notebook").subset(["model_use"])
-    items, labels = make_data(n_groups=6)
-    labels = [lb for lb in labels if lb.dimension == "model_use"]
+    rubric, items, labels = model_use_data()
     report = run_evaluation(
         rubric,
         items,
@@ -154,9 +160,7 @@ def test_failed_reflection_is_reported_per_fold(tmp_path: Path) -> None:
 
 
 def test_episodic_only_run_makes_no_reflection_call(tmp_path: Path) -> None:
-    rubric = load_rubric("ml-notebook").subset(["model_use"])
-    items, labels = make_data(n_groups=6)
-    labels = [lb for lb in labels if lb.dimension == "model_use"]
+    rubric, items, labels = model_use_data()
 
     def run(variants: list[str], reflection: FakeLLM) -> EvaluationReport:
         return run_evaluation(

@@ -212,11 +212,11 @@ class Evaluator:
             if aligned:
                 train_labels = [lb for lb in labels if lb.item in train]
                 fitted = await self._fitted(f, train_labels, [by_id[i] for i in train_ids])
-                blends = fitted.memory_.blends() if fitted.memory_ is not None else {}
-                if blends:
-                    data.blends[f] = blends
-                if fitted.memory_ is not None and (gaps := fitted.memory_.reflection_gaps()):
-                    data.reflection_gaps[f] = gaps
+                if fitted.memory_ is not None:
+                    if blends := fitted.memory_.blends():
+                        data.blends[f] = blends
+                    if gaps := fitted.memory_.reflection_gaps():
+                        data.reflection_gaps[f] = gaps
                 judges.update({v: (fitted.variant(v), f) for v in aligned})  # type: ignore[misc]
             test_items = [by_id[i] for i in test_ids]
             await self._predict(judges, test_items, pairs_of, store, data.judgements)

@@ -14,7 +14,7 @@ from judgealign.memory.reflection_prompts import LabelView
 from judgealign.memory.semantic import Distiller, Draft, Embed, consolidate
 from judgealign.memory.store import AlignmentMemory, DimensionMemory, DistillFailure
 from judgealign.providers.protocol import LLM, Embedder
-from judgealign.rubric.model import Rubric
+from judgealign.rubric.model import Dimension, Rubric
 
 
 def _view(ep: Episode) -> LabelView:
@@ -189,23 +189,32 @@ class MemoryBuilder:
         dimension = rubric.dimension(name)
         kept = _existing_drafts(dm)
         failures: list[DistillFailure] = []
-        more: list[DistillFailure] = []
         if self.distil:
-            distiller = self._distiller()
-            drafts, failures = await distiller.distil(dimension, [_view(e) for e, _ in new])
-            kept, more = await consolidate(
-                [*kept, *drafts],
-                dimension=dimension,
-                distiller=distiller,
-                embed=self._embed_for(dim),
-                merge_threshold=self.merge_threshold,
-                max_guidelines=self.max_guidelines,
+            kept, failures = await self._distil_into(
+                kept, dimension, [_view(e) for e, _ in new], dim
             )
         rows = {
             e.id: (e, np.asarray(v)) for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
         }
         rows.update({e.id: (e, v) for e, v in new})
-        return self._dimension(name, kept, rows, [*dm.failures, *failures, *more], dim)
+        return self._dimension(name, kept, rows, [*dm.failures, *failures], dim)
+
+    async def _distil_into(
+        self, kept: list[Draft], dimension: Dimension, views: list[LabelView], dim: int
+    ) -> tuple[list[Draft], list[DistillFailure]]:
+        """``kept`` consolidated with the drafts distilled from ``views``, and every failed
+        batch (distillation's, then consolidation's)."""
+        distiller = self._distiller()
+        drafts, failures = await distiller.distil(dimension, views)
+        merged, more = await consolidate(
+            [*kept, *drafts],
+            dimension=dimension,
+            distiller=distiller,
+            embed=self._embed_for(dim),
+            merge_threshold=self.merge_threshold,
+            max_guidelines=self.max_guidelines,
+        )
+        return merged, [*failures, *more]
 
     @staticmethod
     def _dimension(
@@ -277,18 +286,7 @@ class MemoryBuilder:
         failures = [f for f in failures if f.labels]
         drafts = _existing_drafts(dm, skip=affected)
         if affected:
-            dimension = rubric.dimension(name)
-            distiller = self._distiller()
-            redone, fails = await distiller.distil(
-                dimension, [_view(rows[s][0]) for s in remaining if s in rows]
-            )
-            drafts, more = await consolidate(
-                [*drafts, *redone],
-                dimension=dimension,
-                distiller=distiller,
-                embed=self._embed_for(dim),
-                merge_threshold=self.merge_threshold,
-                max_guidelines=self.max_guidelines,
-            )
-            failures += [*fails, *more]
+            views = [_view(rows[s][0]) for s in remaining if s in rows]
+            drafts, fails = await self._distil_into(drafts, rubric.dimension(name), views, dim)
+            failures += fails
         return self._dimension(name, drafts, rows, failures, dim)
