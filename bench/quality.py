@@ -140,9 +140,26 @@ def judge_only_mae(report: EvaluationReport) -> dict[str, dict[str, float]]:
     return out
 
 
-def blend_weights(run_dir: Path) -> dict[str, list[dict[str, float]]]:
+def calibrations(report: EvaluationReport) -> dict[str, dict[str, object]]:
+    """With --recalibrate, per dimension and variant: each fold's map (intercept, slope,
+    applied) and the held-out MAE of the calibrated scores vs the judge's raw ones."""
+    out: dict[str, dict[str, object]] = {}
+    for c in report.calibrations:
+        out.setdefault(c.dimension, {})[c.variant] = {
+            "folds": [
+                {"intercept": round(a, 4), "slope": b, "applied": used}
+                for a, b, used in zip(c.intercepts, c.slopes, c.applied, strict=True)
+            ],
+            "mae_calibrated": None if c.mae_calibrated is None else round(c.mae_calibrated, 4),
+            "mae_raw": None if c.mae_raw is None else round(c.mae_raw, 4),
+            "n": c.n,
+        }
+    return out
+
+
+def blend_weights(run_dir: Path) -> dict[str, list[dict[str, float | None]]]:
     """Each fold's fitted blend per dimension (weights and training MAEs), from its judge."""
-    out: dict[str, list[dict[str, float]]] = {}
+    out: dict[str, list[dict[str, float | None]]] = {}
     for path in sorted((run_dir / "judges").glob("fold-*.judge.json")):
         judge = load_judge(path)
         for dim, b in (judge.memory_.blends() if judge.memory_ else {}).items():
@@ -211,6 +228,13 @@ def main() -> None:
         "(weights fitted on each fold's training labels; implies --calibrate)",
     )
     ap.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="map each aligned judge's score onto the experts' with an affine map fitted on its "
+        "own leave-group-out scores of the training items (one extra call per training label "
+        "and aligned variant)",
+    )
+    ap.add_argument(
         "--score-first",
         action="store_true",
         help="ask for the score before the rationale (the judge's answer order)",
@@ -274,6 +298,7 @@ def main() -> None:
         calibrate=args.calibrate,
         score_first=args.score_first,
         blend=args.blend,
+        recalibrate=args.recalibrate,
         max_guidelines=args.max_guidelines,
         reflection_batch_tokens=args.reflection_batch_tokens,
     )
@@ -282,6 +307,7 @@ def main() -> None:
         + ("-expected" if args.expected_score else "")
         + ("-score-first" if args.score_first else "")
         + ("-blend" if args.blend else "")
+        + ("-recal" if args.recalibrate else "")
     )
     run_dir = args.run_dir or RESULTS.parent / "runs" / tag
     t0 = time.perf_counter()
@@ -332,6 +358,7 @@ def main() -> None:
             "calibrate": args.calibrate,
             "score_first": args.score_first,
             "blend": args.blend,
+            "recalibrate": args.recalibrate,
             "reflection_batch_tokens": args.reflection_batch_tokens,
             "n_items": report.config.n_items,
             "seed": args.seed,
@@ -339,6 +366,7 @@ def main() -> None:
             "answered_score_mae": argmax_mae(report, rubric) if args.expected_score else None,
             "judge_only_mae": judge_only_mae(report) if args.blend else None,
             "blend_weights": blend_weights(run_dir) if args.blend else None,
+            "calibrations": calibrations(report) if args.recalibrate else None,
             "examples_mean_mae": examples_mean_mae(report, {lb.id: lb.score for lb in ds.labels}),
             "alignment": report.usage_alignment.model_dump(),
             "scoring": report.usage_scoring.model_dump(),

@@ -202,6 +202,25 @@ def test_align_rejects_bad_labels(tmp_path: Path, bad: str) -> None:
     assert not (tmp_path / "j.json").exists()
 
 
+def test_align_recalibrate_prints_the_map_and_refuses_it_with_blend(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 12)
+    judge_file = tmp_path / "judge.json"
+    args = ["align", "--rubric", "ml-notebook", "--labels", str(nbs / "labels.jsonl")]
+    args += ["--items", str(nbs), "--model", "fake:lenient", "--embedder", "fake"]
+    args += ["--dimension", "data_imputation", "--out", str(judge_file), "--recalibrate"]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    both = runner.invoke(app, [*args, "--blend"])
+    assert both.exit_code == 1 and "one of --blend and --recalibrate" in both.output
+    assert not judge_file.exists()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(judge_file.read_text())
+    cal = saved["memory"]["dimensions"]["data_imputation"]["calibrations"]["full"]
+    assert len(cal["points"]) == 12 and cal["slope"] >= 0
+    assert "score calibration data_imputation/full:" in " ".join(result.output.split())
+
+
 def test_align_blend_prints_the_fitted_weights(tmp_path: Path) -> None:
     nbs = tmp_path / "nbs"
     write_notebooks(nbs, 10)

@@ -129,6 +129,48 @@ def test_blended_run_reports_weights_and_the_judge_alone(tmp_path: Path) -> None
     assert "score blend" in (tmp_path / "run" / "report.html").read_text()
 
 
+def test_recalibrated_run_fits_each_variant_and_resumes_without_calls(tmp_path: Path) -> None:
+    rubric = load_rubric("ml-notebook").subset(DIMS)
+    items, labels = make_data(n_groups=12)
+    llm = FakeLLM("lenient")
+
+    def run() -> EvaluationReport:
+        return run_evaluation(
+            rubric,
+            items,
+            labels,
+            params().model_copy(update={"model": "fake:lenient", "recalibrate": True}),
+            folds=3,
+            variants=["baseline", "episodic", "full"],
+            n_resamples=200,
+            llm=llm,
+            embedder=FakeEmbedder(),
+            run_dir=tmp_path / "run",
+        )
+
+    report = run()
+    lines = {(c.dimension, c.variant): c for c in report.calibrations}
+    assert set(lines) == {(d, v) for d in DIMS for v in ("episodic", "full")}
+    for c in lines.values():
+        assert len(c.slopes) == 3 and c.n == len(items)
+        # Always the top score: the map learns the experts' median instead (slope 0).
+        assert c.mae_calibrated is not None and c.mae_raw is not None
+        assert c.mae_calibrated < c.mae_raw
+    base = report.result("baseline", "model_use")
+    assert base is not None and base.mae is not None and base.mae.estimate == pytest.approx(1.0)
+    # Each fold's training labels were scored once per aligned variant (2 dims x 2 variants),
+    # on top of the held-out scoring.
+    judged = len(items) * len(DIMS)
+    calls = [c for c in llm.calls if (c.json_schema or {}).get("title") == "judgement"]
+    assert len(calls) == judged * 3 + 2 * 2 * len(items) * len(DIMS)
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "score calibration model_use/full: per fold" in md
+    before = len(llm.calls)
+    again = run()
+    assert len(llm.calls) == before  # fitted judges and their calibrations are reused
+    assert again.calibrations == report.calibrations
+
+
 def test_failed_reflection_is_reported_per_fold(tmp_path: Path) -> None:
     # A reflection model that never answers (say, a timeout on every batch) leaves the semantic
     # memory empty: the run goes on, and the report says so instead of passing it off as full.

@@ -14,7 +14,9 @@ from judgealign.cli.common import (
     BlendOption,
     ContextRatioOption,
     ExpectedScoreOption,
+    RecalibrateOption,
     ScoreFirstOption,
+    check_score_maps,
     labels_for_items,
     load_items_and_refs,
     one_line_errors,
@@ -56,12 +58,14 @@ def align(
     expected_score: ExpectedScoreOption = False,
     score_first: ScoreFirstOption = False,
     blend: BlendOption = False,
+    recalibrate: RecalibrateOption = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
         ".judgealign-cache"
     ),
     concurrency: Annotated[int, typer.Option(help="Parallel model calls.")] = 4,
 ) -> None:
     """Fit a judge on expert labels; refitting an existing --out only distils new labels."""
+    check_score_maps(blend, recalibrate)
     rub = load_rubric(rubric)
     if dimension:
         rub = rub.subset(list(dimension))
@@ -90,6 +94,7 @@ def align(
             use_expected_score=expected_score,
             score_first=score_first,
             blend=blend,
+            recalibrate=recalibrate,
         )
         judge = Judge(rub, params, cache_dir=cache_dir, concurrency=concurrency)
     judge.fit(lbs, loaded_items)
@@ -100,6 +105,10 @@ def align(
         f"({usage.calls} model calls, {usage.cached_calls} cached)"
     )
     _show(judge, None)
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def _show(judge: Judge, dimension: str | None) -> None:
@@ -132,6 +141,21 @@ def _show(judge: Judge, dimension: str | None) -> None:
                 f"{b.mae:.3f}, held out {'-' if b.mae_heldout is None else f'{b.mae_heldout:.3f}'}"
                 f"; judge alone {b.mae_judge:.3f}, examples {b.mae_neighbours:.3f}, "
                 f"median {b.mae_median:.3f}; {b.n_labels} labels)[/dim]",
+                highlight=False,
+            )
+    for d, by_variant in memory.calibrations().items():
+        for variant, c in by_variant.items():
+            if dimension not in (None, d):
+                continue
+            console.print(
+                f"score calibration {escape(d)}/{variant}: "
+                + (
+                    f"{c.intercept:+.2f} {c.slope:+.2f} x judge"
+                    if c.applied
+                    else "not applied (the raw score did as well on held-out groups)"
+                )
+                + f"  [dim](training MAE raw {_f(c.mae_raw)}, calibrated {_f(c.mae)}, held out "
+                f"{_f(c.mae_heldout)}; {c.n_labels} labels)[/dim]",
                 highlight=False,
             )
     for d in dims:

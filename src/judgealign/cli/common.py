@@ -23,7 +23,7 @@ from rich.progress import (
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
-from judgealign.errors import DataError, JudgeAlignError
+from judgealign.errors import ConfigError, DataError, JudgeAlignError
 from judgealign.rubric.model import Rubric
 
 P = ParamSpec("P")
@@ -49,6 +49,20 @@ BlendOption = Annotated[
         "median; weights fitted on the labels (runs the unaligned judge on them)."
     ),
 ]
+
+RecalibrateOption = Annotated[
+    bool,
+    typer.Option(
+        help="Map the aligned judge's score onto the experts' (affine, fitted on its own "
+        "scores of the labelled items with their group left out: one call per label)."
+    ),
+]
+
+
+def check_score_maps(blend: bool, recalibrate: bool) -> None:
+    """ConfigError when both score maps are asked for (each remaps the judge's score)."""
+    if blend and recalibrate:
+        raise ConfigError("choose one of --blend and --recalibrate; both remap the judge's score")
 
 
 def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:

@@ -13,8 +13,10 @@ from judgealign.cli.common import (
     BlendOption,
     ContextRatioOption,
     ExpectedScoreOption,
+    RecalibrateOption,
     RichProgress,
     ScoreFirstOption,
+    check_score_maps,
     one_line_errors,
     ratings_or_items,
 )
@@ -72,6 +74,7 @@ def evaluate(
     expected_score: ExpectedScoreOption = False,
     score_first: ScoreFirstOption = False,
     blend: BlendOption = False,
+    recalibrate: RecalibrateOption = False,
     calibrate: Annotated[bool, typer.Option(help="Run the unaligned judge during fit.")] = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
     ci: Annotated[str, typer.Option(help="CI method: bca or percentile.")] = "bca",
@@ -95,6 +98,7 @@ def evaluate(
     """Grouped k-fold evaluation of baseline and aligned variants; writes the reports."""
     from judgealign.evaluation.experiment import run_evaluation
 
+    check_score_maps(blend, recalibrate)
     rub, its, lbs, rater_lbs = ratings_or_items(
         rubric, items or [], labels, ratings, limit, seed, dimension, per_group
     )
@@ -108,6 +112,7 @@ def evaluate(
         use_expected_score=expected_score,
         score_first=score_first,
         blend=blend,
+        recalibrate=recalibrate,
         calibrate=calibrate,
         seed=seed,
     )

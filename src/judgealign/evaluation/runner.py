@@ -21,6 +21,7 @@ from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
 from judgealign.judge.persistence import load_judge, save_judge
 from judgealign.memory.blend import ScoreBlend
+from judgealign.memory.calibration import ScoreCalibration
 from judgealign.memory.store import ReflectionGap
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import Usage
@@ -65,6 +66,8 @@ class EvaluationData:
     leakage_checked: bool = False
     blends: dict[int, dict[str, ScoreBlend]] = field(default_factory=dict)  # fold -> dim -> blend
     reflection_gaps: dict[int, dict[str, ReflectionGap]] = field(default_factory=dict)
+    # fold -> dimension -> variant -> its score calibration (JudgeParams.recalibrate)
+    calibrations: dict[int, dict[str, dict[str, ScoreCalibration]]] = field(default_factory=dict)
 
 
 def _usage_path(judge_path: Path) -> Path:
@@ -198,7 +201,7 @@ class Evaluator:
             folds=folds, fold_of=fold_of, expert=expert, judgements={v: {} for v in self.variants}
         )
         judge = self._judge()
-        aligned = [v for v in self.variants if v != "baseline"]
+        aligned: list[Variant] = [v for v in self.variants if v != "baseline"]  # type: ignore[misc]
         curve = len(self.learning_curve) if aligned else 0
         self.progress.start("scoring", len(expert) * (len(self.variants) + curve))
         for f, (train_ids, test_ids) in enumerate(folds):
@@ -211,13 +214,17 @@ class Evaluator:
             fitted = None
             if aligned:
                 train_labels = [lb for lb in labels if lb.item in train]
-                fitted = await self._fitted(f, train_labels, [by_id[i] for i in train_ids])
+                fitted = await self._fitted(
+                    f, train_labels, [by_id[i] for i in train_ids], variants=aligned
+                )
                 if fitted.memory_ is not None:
                     if blends := fitted.memory_.blends():
                         data.blends[f] = blends
                     if gaps := fitted.memory_.reflection_gaps():
                         data.reflection_gaps[f] = gaps
-                judges.update({v: (fitted.variant(v), f) for v in aligned})  # type: ignore[misc]
+                    if calibrations := fitted.memory_.calibrations():
+                        data.calibrations[f] = calibrations
+                judges.update({v: (fitted.variant(v), f) for v in aligned})
             test_items = [by_id[i] for i in test_ids]
             await self._predict(judges, test_items, pairs_of, store, data.judgements)
             if fitted is not None:
@@ -252,9 +259,41 @@ class Evaluator:
         }
 
     async def _fitted(
-        self, fold: int, train_labels: Sequence[Label], train_items: Sequence[Item], tag: str = ""
+        self,
+        fold: int,
+        train_labels: Sequence[Label],
+        train_items: Sequence[Item],
+        tag: str = "",
+        variants: Sequence[Variant] = (),
     ) -> Judge:
+        """The fold's fitted judge (loaded from the run folder when it holds it), with score
+        calibrations for ``variants`` when the params recalibrate."""
         path = self.run_dir / "judges" / f"fold-{fold}{tag}.judge.json" if self.run_dir else None
+        judge = await self._fit_or_load(fold, path, train_labels, train_items, tag)
+        if self.params.recalibrate and variants:
+            before = _usage_of(judge)
+            self.progress.status(f"calibrating fold {fold + 1}{tag}")
+            # Variants calibrated before (in the fit or a resumed run) cost no call.
+            await judge.arecalibrate(train_items, variants=variants)
+            self.progress.status("scoring")
+            spent = _usage_of(judge) - before
+            self._alignment_usage = self._alignment_usage + spent
+            if path is not None and spent.calls + spent.cached_calls:
+                save_judge(judge, path)
+                total = _usage_path(path)
+                if total.exists():
+                    spent = spent + Usage.model_validate_json(total.read_text(encoding="utf-8"))
+                total.write_text(spent.model_dump_json(), encoding="utf-8")
+        return judge
+
+    async def _fit_or_load(
+        self,
+        fold: int,
+        path: Path | None,
+        train_labels: Sequence[Label],
+        train_items: Sequence[Item],
+        tag: str,
+    ) -> Judge:
         wanted = {lb.id for lb in train_labels}
         if path is not None and path.exists():
             try:
@@ -371,7 +410,7 @@ class Evaluator:
                     chosen.extend(pool[i] for i in sorted(pick))
                     per_dim_counts.append(min(n, len(pool)))
                 items = [by_id[i] for i in sorted({lb.item for lb in chosen})]
-                fitted = await self._fitted(f, chosen, items, tag=f"-n{n}")
+                fitted = await self._fitted(f, chosen, items, tag=f"-n{n}", variants=["full"])
                 variant = f"full@{n}"
                 out: dict[str, dict[tuple[str, str], Judgement]] = {variant: {}}
                 await self._predict(

@@ -19,6 +19,7 @@ from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import JudgeParams
 from judgealign.report.model import (
     BlendLine,
+    CalibrationLine,
     Comparison,
     CurvePoint,
     DimensionResult,
@@ -128,6 +129,44 @@ def _blend_lines(rubric: Rubric, data: EvaluationData, variants: Sequence[str]) 
                     mae_blended=_num(float(err[:, 0].mean())),
                     mae_judge_alone=_num(float(err[:, 1].mean())),
                     mae_neighbours_alone=_num(float(np.mean(nb))) if nb else None,
+                )
+            )
+    return lines
+
+
+def _calibration_lines(
+    rubric: Rubric, data: EvaluationData, variants: Sequence[str]
+) -> list[CalibrationLine]:
+    """Per recalibrated variant and dimension: fold maps, held-out MAE calibrated vs raw."""
+    lines = []
+    for variant in variants:
+        for dim in rubric.dimensions:
+            fitted = [
+                c[dim.id][variant]
+                for _, c in sorted(data.calibrations.items())
+                if variant in c.get(dim.id, {})
+            ]
+            if not fitted:
+                continue
+            rows: list[tuple[float, float]] = []  # (calibrated error, raw error)
+            for key, j in data.judgements.get(variant, {}).items():
+                expert = data.expert.get(key)
+                if key[1] != dim.id or expert is None or dim.scale.is_na(expert):
+                    continue
+                if j.score is not None:
+                    raw = j.score if j.judge_score is None else j.judge_score
+                    rows.append((abs(j.score - expert), abs(raw - expert)))
+            err = np.array(rows) if rows else np.zeros((0, 2))
+            lines.append(
+                CalibrationLine(
+                    dimension=dim.id,
+                    variant=variant,
+                    n=len(rows),
+                    slopes=[c.slope for c in fitted],
+                    intercepts=[c.intercept for c in fitted],
+                    applied=[c.applied for c in fitted],
+                    mae_calibrated=_num(float(err[:, 0].mean())) if rows else None,
+                    mae_raw=_num(float(err[:, 1].mean())) if rows else None,
                 )
             )
     return lines
@@ -301,6 +340,7 @@ def build_report(
         references=references,
         learning_curve=curve,
         blends=_blend_lines(rubric, data, variants),
+        calibrations=_calibration_lines(rubric, data, variants),
         judgements=records,
         usage_alignment=data.usage_alignment,
         usage_scoring=data.usage_scoring,

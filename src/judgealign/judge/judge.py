@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from judgealign.providers.types import Usage
 from judgealign.rubric.model import Rubric
 
 if TYPE_CHECKING:
+    from judgealign.memory.builder import MemoryBuilder
     from judgealign.memory.store import AlignmentMemory
 
 OnJudgement = Callable[[Judgement], None]
@@ -153,8 +154,6 @@ class Judge:
         on_judgement: OnJudgement | None = None,
     ) -> Judge:
         """Distil guidelines and store episodes; only labels new to the memory cost calls."""
-        from judgealign.memory.builder import MemoryBuilder
-
         by_id = {it.id: it for it in items}
         self._check_labels(labels, by_id)
         known = self.memory_.label_ids() if self.memory_ is not None else set()
@@ -173,16 +172,9 @@ class Judge:
             results = await baseline._judge_pairs(pairs, by_id, on_judgement)
             scores = {j.key: j.score for j in results}
             judge_scores = {lb.id: scores.get((lb.item, lb.dimension)) for lb in new}
-        builder = MemoryBuilder(
-            reflection=self.reflection_llm,
-            embedder=self.embedder,
-            max_guidelines=self.params.max_guidelines,
-            merge_threshold=self.params.merge_threshold,
-            batch_budget_tokens=self.params.reflection_batch_tokens,
-            seed=self.params.seed,
-            distil=self.params.semantic,
-        )
-        self.memory_ = await builder.fit(
+        builder = self._builder(distil=self.params.semantic)
+        calibrations = self.memory_.calibrations() if self.memory_ is not None else {}
+        memory = await builder.fit(
             self.rubric,
             labels,
             texts=texts,
@@ -191,8 +183,24 @@ class Judge:
             judge_scores=judge_scores,
             memory=self.memory_,
         )
+        self.memory_ = memory.with_calibrations(calibrations)
         self._fit_blends()
+        if self.params.recalibrate:
+            await self.arecalibrate(by_id.values(), on_judgement=on_judgement)
         return self
+
+    def _builder(self, *, distil: bool) -> MemoryBuilder:
+        from judgealign.memory.builder import MemoryBuilder
+
+        return MemoryBuilder(
+            reflection=self.reflection_llm,
+            embedder=self.embedder,
+            max_guidelines=self.params.max_guidelines,
+            merge_threshold=self.params.merge_threshold,
+            batch_budget_tokens=self.params.reflection_batch_tokens,
+            seed=self.params.seed,
+            distil=distil,
+        )
 
     def _fit_blends(self) -> None:
         # Pure numpy over the stored episodes: refitted from all of them after every change.
@@ -220,20 +228,52 @@ class Judge:
         return asyncio.run(self.aforget(label_ids))
 
     async def aforget(self, label_ids: Collection[str]) -> Judge:
-        from judgealign.memory.builder import MemoryBuilder
-
         if self.memory_ is None:
             raise NotFittedError("forget needs a fitted judge; run fit first")
-        builder = MemoryBuilder(
-            reflection=self.reflection_llm,
-            embedder=self.embedder,
-            max_guidelines=self.params.max_guidelines,
-            merge_threshold=self.params.merge_threshold,
-            batch_budget_tokens=self.params.reflection_batch_tokens,
-            seed=self.params.seed,
-        )
-        self.memory_ = await builder.forget(self.memory_, set(label_ids), self.rubric)
+        builder = self._builder(distil=True)
+        calibrations = self.memory_.calibrations()
+        memory = await builder.forget(self.memory_, set(label_ids), self.rubric)
+        self.memory_ = memory.with_calibrations(calibrations)
         self._fit_blends()
+        if calibrations:
+            # Refit from the points left (the forgotten labels' are dropped): no model call.
+            await self.arecalibrate(
+                (), variants=sorted({cast(Variant, v) for c in calibrations.values() for v in c})
+            )
+        return self
+
+    # -- calibration --------------------------------------------------------------------------
+    def recalibrate(
+        self, items: Iterable[Item], variants: Sequence[Variant] | None = None
+    ) -> Judge:
+        """Fit the score calibrations of ``variants`` (see ``arecalibrate``)."""
+        return asyncio.run(self.arecalibrate(items, variants=variants))
+
+    async def arecalibrate(
+        self,
+        items: Iterable[Item],
+        *,
+        variants: Sequence[Variant] | None = None,
+        on_judgement: OnJudgement | None = None,
+    ) -> Judge:
+        """Score the labelled items as held out and fit each dimension's score calibration.
+
+        Each labelled item in ``items`` is judged by the aligned variant with its own input
+        group left out of retrieval (as a test item of grouped folds would be); the
+        ``(score, expert score)`` pairs fit a monotone affine map per dimension
+        (memory/calibration.py) that ``predict`` applies when ``params.recalibrate`` is set.
+        Labels scored before are not scored again; labels whose item is not in ``items``
+        keep no point. ``variants`` defaults to this judge's own (the runner of an
+        evaluation calibrates every aligned variant it scores).
+
+        >>> judge.recalibrate(items, variants=["full", "episodic"])  # doctest: +SKIP
+        """
+        from judgealign.judge.recalibration import fit_calibrations
+
+        if self.memory_ is None:
+            raise NotFittedError("recalibrate needs a fitted judge; run fit first")
+        wanted = [v for v in (variants or [self.params.variant]) if v != "baseline"]
+        self.memory_ = await fit_calibrations(self, items, wanted, on_judgement)
         return self
 
     # -- predict ----------------------------------------------------------------------------
@@ -272,6 +312,8 @@ class Judge:
         pairs: Sequence[tuple[str, str]],
         items: Mapping[str, Item],
         on_judgement: OnJudgement | None,
+        *,
+        leave_group_out: bool = False,
     ) -> list[Judgement]:
         uses_memory = self.memory_ is not None and (self.params.semantic or self.params.episodic)
         vectors: dict[str, np.ndarray] = {}
@@ -289,14 +331,21 @@ class Judge:
 
         async def one(item_id: str, dim: str) -> Judgement:
             async with gate:
-                j = await self._judge_one(items[item_id], dim, vectors.get(item_id))
+                j = await self._judge_one(
+                    items[item_id], dim, vectors.get(item_id), leave_group_out=leave_group_out
+                )
             if on_judgement is not None:
                 on_judgement(j)
             return j
 
         return list(await asyncio.gather(*(one(i, d) for i, d in pairs)))
 
-    async def _judge_one(self, item: Item, dim_id: str, vector: np.ndarray | None) -> Judgement:
+    async def _judge_one(
+        self, item: Item, dim_id: str, vector: np.ndarray | None, *, leave_group_out: bool = False
+    ) -> Judgement:
+        """One judgement. ``leave_group_out``: the item's whole input group is kept out of
+        retrieval and the raw score is returned (no calibration, no blend): how a training
+        item is scored to fit the calibration."""
         dim = self.rubric.dimension(dim_id)
         p = self.params
         guidelines: tuple[Any, ...] = ()
@@ -314,6 +363,7 @@ class Judge:
                 max_guidelines=p.max_guidelines if p.semantic else 0,
                 guideline_budget_tokens=p.guideline_budget_tokens if p.semantic else 0,
                 exclude_items={item.id},
+                exclude_groups={item.group_id} if leave_group_out else (),
             )
             guidelines, episodes = ctx.guidelines, ctx.episodes
             nearest = max(episodes, key=lambda e: e[1]) if episodes else None
@@ -363,7 +413,14 @@ class Judge:
             if p.use_expected_score and exp is not None and not dim.scale.is_na(score):
                 final = exp
             own, neighbours = None, None
-            if p.blend and p.episodic and self.memory_ is not None and vector is not None:
+            remap = self.memory_ is not None and not leave_group_out
+            if remap and p.recalibrate and not dim.scale.is_na(final):
+                assert self.memory_ is not None
+                cal = self.memory_.calibration(dim_id, p.variant)
+                if cal is not None and cal.applied:
+                    own, final = final, cal.apply(final)
+            if remap and p.blend and p.episodic and vector is not None:
+                assert self.memory_ is not None
                 blended = self.memory_.blended(dim_id, vector, dim.scale, final, item.id)
                 if blended is not None:
                     own, (final, neighbours) = final, blended

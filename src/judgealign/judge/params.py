@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Variant = Literal["baseline", "semantic", "episodic", "full"]
 VARIANTS: tuple[Variant, ...] = ("baseline", "semantic", "episodic", "full")
@@ -48,12 +48,23 @@ class JudgeParams(BaseModel):
     # judge on training items during fit. Applies to variants with episodic memory.
     blend: bool = False
     blend_k: int = Field(default=5, ge=1)
+    # Map the aligned judge's score onto the experts' with a monotone affine map fitted on its
+    # own leave-group-out scores of the training items (memory/calibration.py): one extra
+    # aligned call per training item and dimension during fit. Not with ``blend``, whose
+    # weights are fitted on the unaligned judge's raw scores.
+    recalibrate: bool = False
     # Score before rationale: faster, and a small judge's score follows its context rather
     # than its own rationale; rationale first (the default) lets a capable model reason first.
     score_first: bool = False
     temperature: float = 0.0
     max_tokens: int = Field(default=400, ge=16)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_score_map(self) -> JudgeParams:
+        if self.recalibrate and self.blend:
+            raise ValueError("choose one of blend and recalibrate: both remap the judge's score")
+        return self
 
     @property
     def variant(self) -> Variant:

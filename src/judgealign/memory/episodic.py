@@ -53,6 +53,7 @@ class EpisodeIndex:
             dtype=np.int64,
             count=len(episodes),
         )
+        self.group_index = groups  # group name -> its code in group_codes
         rows: dict[str, list[int]] = defaultdict(list)
         for n, e in enumerate(episodes):
             rows[e.item].append(n)
@@ -74,13 +75,15 @@ class EpisodeIndex:
         max_per_group: int = 1,
         prefer_disagreements: bool = False,
         exclude_items: Collection[str] = (),
+        exclude_groups: Collection[str] = (),
     ) -> list[tuple[int, float]]:
         """Up to ``k`` ``(row, cosine)`` pairs, best first.
 
         Rules: cosine below ``similarity_floor`` never qualifies (the bonus does not lift an
         episode over the floor); at most ``max_per_group`` episodes per group and one per
         item (several raters of one item never fill several slots); ties go to the lower
-        row, i.e. the smaller episode id, so results are deterministic.
+        row, i.e. the smaller episode id, so results are deterministic. ``exclude_items`` and
+        ``exclude_groups`` take those items' or groups' episodes out of the running.
         """
         n = len(self)
         if k <= 0 or n == 0:
@@ -92,6 +95,10 @@ class EpisodeIndex:
             rows = self.item_rows.get(item)
             if rows is not None:
                 rank[rows] = -np.inf
+        for group in exclude_groups:
+            code = self.group_index.get(group)
+            if code is not None:
+                rank[self.group_codes == code] = -np.inf
         m = min(n, k * OVERSAMPLE)
         while True:
             if m >= n:

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
@@ -27,13 +27,15 @@ from pydantic import (
 
 from judgealign.errors import DataError
 from judgealign.memory.blend import NeighbourTable, ScoreBlend, fit_blend
+from judgealign.memory.calibration import ScoreCalibration
 from judgealign.memory.episodic import EpisodeIndex, FloatArray
 from judgealign.memory.records import Episode, Guideline
 from judgealign.memory.selection import select_guidelines
 from judgealign.rubric.model import Scale
 
 # 2: a dimension may carry a fitted score blend; an older reader would drop it silently.
-MEMORY_SCHEMA_VERSION = 2
+# 3: a dimension may carry score calibrations, one per judge variant.
+MEMORY_SCHEMA_VERSION = 3
 MEMORY_FORMAT = "judgealign.memory"
 
 
@@ -109,6 +111,8 @@ class DimensionMemory(BaseModel):
     episode_vectors: Matrix = Field(default_factory=lambda: np.zeros((0, 0), np.float32))
     failures: tuple[DistillFailure, ...] = ()
     blend: ScoreBlend | None = None  # fitted when the judge blends (``JudgeParams.blend``)
+    # Variant -> its score calibration (``JudgeParams.recalibrate``, memory/calibration.py).
+    calibrations: dict[str, ScoreCalibration] = Field(default_factory=dict)
     _index: EpisodeIndex | None = PrivateAttr(default=None)
     _neighbours: dict[int | None, NeighbourTable] = PrivateAttr(default_factory=dict)
 
@@ -205,6 +209,36 @@ class AlignmentMemory(BaseModel):
             }
         )
 
+    def calibrations(self) -> dict[str, dict[str, ScoreCalibration]]:
+        """Dimension -> variant -> its score calibration (dimensions without one left out)."""
+        return {
+            d: dict(sorted(dm.calibrations.items()))
+            for d, dm in sorted(self.dimensions.items())
+            if dm.calibrations
+        }
+
+    def calibration(self, dimension: str, variant: str) -> ScoreCalibration | None:
+        dm = self.dimensions.get(dimension)
+        return None if dm is None else dm.calibrations.get(variant)
+
+    def with_calibrations(
+        self, calibrations: Mapping[str, Mapping[str, ScoreCalibration | None]]
+    ) -> AlignmentMemory:
+        """A copy whose listed dimensions and variants carry the given calibrations
+        (``None`` removes one); the others are kept."""
+        dims = dict(self.dimensions)
+        for name, by_variant in calibrations.items():
+            if name not in dims:
+                continue
+            current = dict(dims[name].calibrations)
+            for variant, cal in by_variant.items():
+                if cal is None:
+                    current.pop(variant, None)
+                else:
+                    current[variant] = cal
+            dims[name] = dims[name].model_copy(update={"calibrations": current})
+        return self.model_copy(update={"dimensions": dims})
+
     def blended(
         self, dimension: str, query: np.ndarray, scale: Scale, score: float, item: str
     ) -> tuple[float, float | None] | None:
@@ -269,12 +303,14 @@ class AlignmentMemory(BaseModel):
         max_guidelines: int,
         guideline_budget_tokens: int,
         exclude_items: set[str],
+        exclude_groups: Collection[str] = (),
     ) -> MemoryContext:
         """Guidelines and episodes for judging one item (embedded as ``query``).
 
         Guidelines: all when they fit ``guideline_budget_tokens`` and ``max_guidelines``,
         else the most relevant (cosine to the query weighted by support). Episodes: see
-        ``EpisodeIndex.search``; ``exclude_items`` keeps an item from retrieving itself.
+        ``EpisodeIndex.search``; ``exclude_items`` keeps an item from retrieving itself,
+        ``exclude_groups`` its whole input group (a training item scored as if held out).
         """
         dm = self.dimensions.get(dimension)
         if dm is None:
@@ -299,6 +335,7 @@ class AlignmentMemory(BaseModel):
             max_per_group=max_per_group,
             prefer_disagreements=prefer_disagreements,
             exclude_items=exclude_items,
+            exclude_groups=exclude_groups,
         )
         return MemoryContext(
             tuple(dm.guidelines[i] for i in chosen),

@@ -27,7 +27,7 @@ from judgealign.report.plots import (
     mae_plot,
 )
 from judgealign.report.svg import esc
-from judgealign.report.table import blend_lines
+from judgealign.report.table import blend_lines, calibration_lines
 
 JUDGEMENT_ROWS = 2000
 
@@ -185,10 +185,11 @@ def render_html(report: EvaluationReport) -> str:
     c = report.config
     title = f"judgealign report — {c.name or c.rubric_id}"
     notes = ""
-    if report.notes or report.blends:
+    lines = [*blend_lines(report), *calibration_lines(report), *report.notes]
+    if lines:
         notes = (
             "<h3>Notes</h3><ul class='notes'>"
-            + "".join(f"<li>{esc(n)}</li>" for n in [*blend_lines(report), *report.notes])
+            + "".join(f"<li>{esc(n)}</li>" for n in lines)
             + "</ul>"
         )
     body = [

@@ -110,6 +110,22 @@ class BlendLine(BaseModel):
     mae_neighbours_alone: float | None = None
 
 
+class CalibrationLine(BaseModel):
+    """A recalibrated variant on one dimension: the fitted map per fold, and the held-out
+    MAE of the calibrated scores against the judge's raw ones (applicable judgements)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dimension: str
+    variant: str
+    n: int
+    slopes: list[float]  # per fold; 0 = the map ignores the judge (a constant)
+    intercepts: list[float]
+    applied: list[bool]  # per fold: did the map beat the raw scores on inner held-out groups
+    mae_calibrated: float | None = None
+    mae_raw: float | None = None
+
+
 class JudgementRecord(BaseModel):
     """One out-of-fold judgement with where it came from."""
 
@@ -157,6 +173,7 @@ class EvaluationReport(BaseModel):
     references: list[ReferenceLine] = Field(default_factory=list)
     learning_curve: list[CurvePoint] = Field(default_factory=list)
     blends: list[BlendLine] = Field(default_factory=list)  # runs with JudgeParams.blend
+    calibrations: list[CalibrationLine] = Field(default_factory=list)  # JudgeParams.recalibrate
     judgements: list[JudgementRecord] = Field(default_factory=list)
     usage_alignment: Usage = Field(default_factory=Usage)
     usage_scoring: Usage = Field(default_factory=Usage)

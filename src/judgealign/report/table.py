@@ -136,6 +136,7 @@ def footer_lines(report: EvaluationReport) -> list[str]:
         else "leakage check: not run"
     )
     lines.extend(blend_lines(report))
+    lines.extend(calibration_lines(report))
     lines.extend(report.notes)
     return lines
 
@@ -150,5 +151,21 @@ def blend_lines(report: EvaluationReport) -> list[str]:
             f"(0 = the judge adds nothing to the labels); MAE blended {fmt_num(b.mae_blended)}, "
             f"judge alone {fmt_num(b.mae_judge_alone)}, nearest examples alone "
             f"{fmt_num(b.mae_neighbours_alone)} (n={b.n})"
+        )
+    return out
+
+
+def calibration_lines(report: EvaluationReport) -> list[str]:
+    """One line per recalibrated variant and dimension: fold maps, held-out MAE with and
+    without the map."""
+    out = []
+    for c in report.calibrations:
+        maps = ", ".join(
+            f"{a:+.2f}{b:+.2f}x" + ("" if used else " (not applied)")
+            for a, b, used in zip(c.intercepts, c.slopes, c.applied, strict=True)
+        )
+        out.append(
+            f"score calibration {c.dimension}/{c.variant}: per fold {maps}; MAE calibrated "
+            f"{fmt_num(c.mae_calibrated)}, judge's raw score {fmt_num(c.mae_raw)} (n={c.n})"
         )
     return out
