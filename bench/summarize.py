@@ -93,6 +93,7 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
                 ("expected score", body.get("expected_score")),
                 ("score first", body.get("score_first")),
                 ("blend", body.get("blend")),
+                ("recalibrated", body.get("recalibrate")),
             )
             if on
         ]
@@ -394,12 +395,67 @@ def demo_section(results: dict[str, dict[str, Any]]) -> list[str]:
     return ["### Demo timings", "", *table(["run", "step", "seconds"], rows), ""]
 
 
+def calibration_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Recalibrated runs: each fold's map per variant, and the held-out MAE with and without."""
+    rows = []
+    for name, body in sorted(results.items()):
+        if not name.startswith("quality-") or not body.get("recalibrate"):
+            continue
+        for dim, by_variant in (body.get("calibrations") or {}).items():
+            ref = _dims(body).get(dim) or {}
+            for variant, cal in by_variant.items() if isinstance(by_variant, dict) else ():
+                maps = ", ".join(
+                    f"{f['intercept']:+.2f}{f['slope']:+.2f}x" + ("" if f["applied"] else " (off)")
+                    for f in cal.get("folds") or []
+                )
+                rows.append(
+                    [
+                        f"{body.get('data')} / {dim}",
+                        f"`{body.get('model')}`",
+                        variant,
+                        maps or "-",
+                        num(cal.get("mae_raw")),
+                        mae_cell(ref.get(variant)),
+                        num(ref.get("median_predictor_mae")),
+                        mae_cell(ref.get("baseline")),
+                    ]
+                )
+    if not rows:
+        return []
+    return [
+        "### Score calibration (`--recalibrate`)",
+        "",
+        "Each aligned judge's score mapped by `clip(a + b x)`, fitted per fold on that judge's "
+        "own scores of the training items with their input group left out of retrieval "
+        "(`(off)`: the map did not beat the raw score on inner held-out groups, so it was not "
+        "applied). Judge's raw score: the same held-out judgements before the map. A slope "
+        "`b` of 0 makes the map a constant: then it ties the median predictor and says the "
+        "judge adds nothing.",
+        "",
+        *table(
+            [
+                "data / dimension",
+                "model",
+                "variant",
+                "map per fold",
+                "judge's raw score",
+                "calibrated",
+                "median predictor",
+                "baseline",
+            ],
+            rows,
+        ),
+        "",
+    ]
+
+
 def render(results_dir: Path) -> str:
     """The markdown between the markers (without them)."""
     results = load_results(results_dir)
     sections = [
         quality_section(results),
         blend_section(results),
+        calibration_section(results),
         cost_section(results),
         throughput_section(results),
         retrieval_section(results),

@@ -217,3 +217,26 @@ def test_blended_run_gets_its_own_row_and_weights(tmp_path: Path) -> None:
     )  # a blended run's answers are the judge's own
     row = next(line for line in text.splitlines() if line.startswith("| conala / usefulness"))
     assert "0.05, 0.00" in row and "1.416" in row and "1.245" in row and "1.223" in row
+
+
+def test_recalibrated_run_lists_each_folds_map(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    dims = {
+        "usefulness": {
+            "median_predictor_mae": 1.236,
+            "baseline": variant(1.234),
+            "full": variant(1.08, 0.004),
+        }
+    }
+    folds = [{"intercept": -2.9, "slope": 1.8, "applied": True}] * 3
+    folds += [{"intercept": 0.0, "slope": 1.0, "applied": False}]
+    body = {"data": "conala", "model": "local:default", "expected_score": True}
+    body |= {"recalibrate": True, "dimensions": dims}
+    body["calibrations"] = {"usefulness": {"full": {"folds": folds, "mae_raw": 1.31, "n": 128}}}
+    write(folder, "quality-conala-local-default-expected-recal", body)
+    text = summarize.render(folder)
+    assert "`local:default (expected score, recalibrated)`" in text
+    row = next(line for line in text.splitlines() if line.startswith("| conala / usefulness"))
+    assert "-2.90+1.80x, -2.90+1.80x, -2.90+1.80x, +0.00+1.00x (off)" in row
+    assert "1.310" in row and "1.080" in row and "1.236" in row
