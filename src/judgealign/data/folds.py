@@ -50,3 +50,19 @@ def grouped_kfold(items: Sequence[Item], k: int, seed: int) -> list[tuple[list[s
         train = [it.id for it in items if fold_of[it.group_id] != fold]
         splits.append((train, test))
     return splits
+
+
+def inner_group_folds(groups: Sequence[str], k: int, seed: int) -> np.ndarray | None:
+    """Fold number per row for held-out checks inside training labels: whole groups per
+    fold, up to ``k`` folds dealt round-robin in a seeded order; ``None`` with < 2 groups.
+
+    >>> inner_group_folds(["a", "a", "b", "c"], 5, seed=0).tolist()
+    [1, 1, 2, 0]
+    """
+    names = sorted(set(groups))
+    if len(names) < 2:
+        return None
+    order = np.random.default_rng(seed).permutation(len(names))
+    n_folds = min(k, len(names))
+    fold_of = {names[g]: rank % n_folds for rank, g in enumerate(order)}
+    return np.array([fold_of[g] for g in groups])

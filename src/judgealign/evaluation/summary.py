@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -101,19 +101,27 @@ def _median_predictor(dim: Dimension, data: EvaluationData) -> float | None:
     return float(np.mean(errs)) if errs else None
 
 
+def _applicable(
+    data: EvaluationData, variant: str, dim: Dimension
+) -> Iterator[tuple[float, Judgement]]:
+    """(expert score, judgement) of ``variant`` on ``dim`` where the experts found it applicable."""
+    for key, j in data.judgements.get(variant, {}).items():
+        expert = data.expert.get(key)
+        if key[1] == dim.id and expert is not None and not dim.scale.is_na(expert):
+            yield expert, j
+
+
 def _blend_lines(rubric: Rubric, data: EvaluationData, variants: Sequence[str]) -> list[BlendLine]:
     """Per blended variant and dimension: fold weights, and each part's MAE on its own."""
     lines = []
     for variant in variants:
         for dim in rubric.dimensions:
             fitted = [b[dim.id] for _, b in sorted(data.blends.items()) if dim.id in b]
-            rows: list[tuple[float, float, float, float | None]] = []
-            for key, j in data.judgements.get(variant, {}).items():
-                expert = data.expert.get(key)
-                if key[1] != dim.id or expert is None or dim.scale.is_na(expert):
-                    continue
-                if j.score is not None and j.judge_score is not None:
-                    rows.append((expert, j.score, j.judge_score, j.neighbour_score))
+            rows = [
+                (expert, j.score, j.judge_score, j.neighbour_score)
+                for expert, j in _applicable(data, variant, dim)
+                if j.score is not None and j.judge_score is not None
+            ]
             if not fitted or not rows:
                 continue
             err = np.array([(abs(s - e), abs(o - e)) for e, s, o, _ in rows])
@@ -148,14 +156,11 @@ def _calibration_lines(
             ]
             if not fitted:
                 continue
-            rows: list[tuple[float, float]] = []  # (calibrated error, raw error)
-            for key, j in data.judgements.get(variant, {}).items():
-                expert = data.expert.get(key)
-                if key[1] != dim.id or expert is None or dim.scale.is_na(expert):
-                    continue
-                if j.score is not None:
-                    raw = j.score if j.judge_score is None else j.judge_score
-                    rows.append((abs(j.score - expert), abs(raw - expert)))
+            rows = [  # (calibrated error, raw error); no judge_score: the map was off
+                (abs(j.score - e), abs((j.score if j.judge_score is None else j.judge_score) - e))
+                for e, j in _applicable(data, variant, dim)
+                if j.score is not None
+            ]
             err = np.array(rows) if rows else np.zeros((0, 2))
             lines.append(
                 CalibrationLine(

@@ -14,8 +14,9 @@ class Judgement(BaseModel):
 
     ``guidelines`` and ``episodes`` are the ids of the guidelines and retrieved examples in
     the judge's context; ``expected_score`` is the probability-weighted score when the
-    provider exposes token probabilities. With a score blend, ``score`` is the blended score,
-    ``judge_score`` the judge's own and ``neighbour_score`` its nearest examples' expert mean.
+    provider exposes token probabilities. With a score blend or calibration, ``score`` is the
+    remapped score and ``judge_score`` the judge's own; ``neighbour_score`` is the nearest
+    examples' expert mean the blend used.
 
     >>> j = Judgement(item="nb1", dimension="model_use", score=2, rationale="ok")
     >>> j.ok
@@ -31,7 +32,7 @@ class Judgement(BaseModel):
     rationale: str = ""
     raw: str = ""
     expected_score: float | None = None
-    judge_score: float | None = None  # before the blend; None when no blend applied
+    judge_score: float | None = None  # before a blend or calibration; None when none applied
     neighbour_score: float | None = None
     error: str | None = None
     model: str = ""

@@ -43,7 +43,8 @@ LABEL_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 # The expert reads the whole item, not the judge's budgeted excerpt; notebook outputs are
 # still capped per output by the renderer, so base64 plots never reach the page.
 DISPLAY_BUDGET_TOKENS = 1_000_000
-# Judges with a score blend give fractional scores: closer than this counts as agreement.
+# Judges with a score blend or calibration give fractional scores: closer than this counts
+# as agreement.
 AGREEMENT_TOLERANCE = 0.5
 
 Order = Literal["file", "disagreements"]

@@ -28,6 +28,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from judgealign.data.folds import inner_group_folds
 from judgealign.memory.records import Episode
 from judgealign.rubric.model import Scale
 
@@ -231,15 +232,11 @@ def _heldout_mae(errors: np.ndarray, groups: Sequence[str], seed: int) -> float 
     Three weights picked from a grid on a few dozen labels overfit; a blend is kept only if
     weights chosen on the other groups still beat the judge alone on held-out ones.
     """
-    names = sorted(set(groups))
-    if len(names) < 2:
+    folds = inner_group_folds(groups, INNER_FOLDS, seed)
+    if folds is None:
         return None
-    order = np.random.default_rng(seed).permutation(len(names))
-    n_folds = min(INNER_FOLDS, len(names))
-    fold_of = {names[g]: rank % n_folds for rank, g in enumerate(order)}
-    folds = np.array([fold_of[g] for g in groups])
     out = np.empty(errors.shape[1])
-    for f in range(n_folds):
+    for f in np.unique(folds):
         test = folds == f
         out[test] = errors[_argmin(errors[:, ~test]), test]
     return float(out.mean())

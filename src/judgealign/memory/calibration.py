@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from judgealign.data.folds import inner_group_folds
 from judgealign.memory.records import Episode
 from judgealign.rubric.model import Scale
 
@@ -138,15 +139,11 @@ def _heldout(
     s: np.ndarray, y: np.ndarray, groups: Sequence[str], low: float, high: float, seed: int
 ) -> float | None:
     """MAE on each inner fold's labels of the map fitted on the other folds (None: < 2 groups)."""
-    names = sorted(set(groups))
-    if len(names) < 2:
+    folds = inner_group_folds(groups, INNER_FOLDS, seed)
+    if folds is None:
         return None
-    order = np.random.default_rng(seed).permutation(len(names))
-    n_folds = min(INNER_FOLDS, len(names))
-    fold_of = {names[g]: rank % n_folds for rank, g in enumerate(order)}
-    folds = np.array([fold_of[g] for g in groups])
     out = np.empty(len(y))
-    for f in range(n_folds):
+    for f in np.unique(folds):
         test = folds == f
         a, b = _fit(s[~test], y[~test], low, high)
         out[test] = np.clip(a + b * s[test], low, high)
