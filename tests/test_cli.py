@@ -236,3 +236,21 @@ def test_align_blend_prints_the_fitted_weights(tmp_path: Path) -> None:
     assert blend["n_labels"] == 10
     assert abs(blend["judge"] + blend["neighbours"] + blend["median"] - 1.0) < 1e-9
     assert "score blend data_imputation: judge" in " ".join(result.output.split())
+
+
+def test_evaluate_recalibrate_reports_the_maps(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 16)
+    args = ["evaluate", "--rubric", "ml-notebook", "--labels", str(nbs / "labels.jsonl")]
+    args += ["--items", str(nbs), "--model", "fake:lenient", "--embedder", "fake"]
+    args += ["--dimension", "data_imputation", "--folds", "2", "--variants", "baseline,full"]
+    args += ["--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")]
+    args += ["--resamples", "200", "--recalibrate"]
+    refused = runner.invoke(app, [*args, "--blend"])
+    assert refused.exit_code == 1 and "one of --blend and --recalibrate" in refused.output
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "score calibration data_imputation/full: per fold" in " ".join(result.output.split())
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    (line,) = report["calibrations"]
+    assert line["variant"] == "full" and len(line["slopes"]) == 2 and line["n"] == 16
