@@ -152,6 +152,12 @@ def calibrations(report: EvaluationReport) -> dict[str, dict[str, object]]:
             ],
             "mae_calibrated": None if c.mae_calibrated is None else round(c.mae_calibrated, 4),
             "mae_raw": None if c.mae_raw is None else round(c.mae_raw, 4),
+            # Calibration alone: the baseline's scores through per-fold maps, and this
+            # variant's paired-bootstrap p against it.
+            "mae_calibrated_baseline": None
+            if c.mae_calibrated_baseline is None
+            else round(c.mae_calibrated_baseline, 4),
+            "p_vs_calibrated_baseline": c.p_vs_calibrated_baseline,
             "n": c.n,
         }
     return out

@@ -416,6 +416,12 @@ def calibration_section(results: dict[str, dict[str, Any]]) -> list[str]:
                         maps or "-",
                         num(cal.get("mae_raw")),
                         mae_cell(ref.get(variant)),
+                        num(cal.get("mae_calibrated_baseline"))
+                        + (
+                            f" (p={num(cal.get('p_vs_calibrated_baseline'), 3)})"
+                            if cal.get("p_vs_calibrated_baseline") is not None
+                            else ""
+                        ),
                         num(ref.get("median_predictor_mae")),
                         mae_cell(ref.get("baseline")),
                     ]
@@ -430,7 +436,8 @@ def calibration_section(results: dict[str, dict[str, Any]]) -> list[str]:
         "(`(off)`: the map did not beat the raw score on inner held-out groups, so it was not "
         "applied). Judge's raw score: the same held-out judgements before the map. A slope "
         "`b` of 0 makes the map a constant: then it ties the median predictor and says the "
-        "judge adds nothing.",
+        "judge adds nothing. Calibration alone: the baseline's scores through maps fitted per "
+        "fold the same way (no memory), with the calibrated variant's paired p against it.",
         "",
         *table(
             [
@@ -440,6 +447,7 @@ def calibration_section(results: dict[str, dict[str, Any]]) -> list[str]:
                 "map per fold",
                 "judge's raw score",
                 "calibrated",
+                "calibration alone",
                 "median predictor",
                 "baseline",
             ],

@@ -233,10 +233,12 @@ def test_recalibrated_run_lists_each_folds_map(tmp_path: Path) -> None:
     folds += [{"intercept": 0.0, "slope": 1.0, "applied": False}]
     body = {"data": "conala", "model": "local:default", "expected_score": True}
     body |= {"recalibrate": True, "dimensions": dims}
-    body["calibrations"] = {"usefulness": {"full": {"folds": folds, "mae_raw": 1.31, "n": 128}}}
+    cal = {"folds": folds, "mae_raw": 1.31, "n": 128}
+    cal |= {"mae_calibrated_baseline": 0.97, "p_vs_calibrated_baseline": 0.2}
+    body["calibrations"] = {"usefulness": {"full": cal}}
     write(folder, "quality-conala-local-default-expected-recal", body)
     text = summarize.render(folder)
     assert "`local:default (expected score, recalibrated)`" in text
     row = next(line for line in text.splitlines() if line.startswith("| conala / usefulness"))
     assert "-2.90+1.80x, -2.90+1.80x, -2.90+1.80x, +0.00+1.00x (off)" in row
-    assert "1.310" in row and "1.080" in row and "1.236" in row
+    assert "1.310" in row and "1.080" in row and "1.236" in row and "0.970 (p=0.200)" in row

@@ -156,6 +156,9 @@ def test_recalibrated_run_fits_each_variant_and_resumes_without_calls(tmp_path: 
         # Always the top score: the map learns the experts' median instead (slope 0).
         assert c.mae_calibrated is not None and c.mae_raw is not None
         assert c.mae_calibrated < c.mae_raw
+        # Calibration alone maps the same lenient baseline to the same median.
+        assert c.mae_calibrated_baseline == pytest.approx(c.mae_calibrated)
+        assert c.p_vs_calibrated_baseline == pytest.approx(1.0)
     base = report.result("baseline", "model_use")
     assert base is not None and base.mae is not None and base.mae.estimate == pytest.approx(1.0)
     # Each fold's training labels were scored once per aligned variant (2 dims x 2 variants),
@@ -165,6 +168,7 @@ def test_recalibrated_run_fits_each_variant_and_resumes_without_calls(tmp_path: 
     assert len(calls) == judged * 3 + 2 * 2 * len(items) * len(DIMS)
     md = (tmp_path / "run" / "report.md").read_text()
     assert "score calibration model_use/full: per fold" in md
+    assert "calibration alone (the baseline's scores mapped per fold)" in md
     before = len(llm.calls)
     again = run()
     assert len(llm.calls) == before  # fitted judges and their calibrations are reused

@@ -143,12 +143,20 @@ def _blend_lines(rubric: Rubric, data: EvaluationData, variants: Sequence[str]) 
 
 
 def _calibration_lines(
-    rubric: Rubric, data: EvaluationData, variants: Sequence[str]
+    rubric: Rubric,
+    data: EvaluationData,
+    variants: Sequence[str],
+    group_of: dict[str, str],
+    *,
+    seed: int,
+    n_resamples: int,
 ) -> list[CalibrationLine]:
-    """Per recalibrated variant and dimension: fold maps, held-out MAE calibrated vs raw."""
+    """Per recalibrated variant and dimension: fold maps, held-out MAE calibrated vs raw, and
+    against calibration alone (the baseline's scores through a map fitted per fold)."""
     lines = []
-    for variant in variants:
-        for dim in rubric.dimensions:
+    for dim in rubric.dimensions:
+        alone = _calibrated_baseline(dim, data, group_of, seed)
+        for variant in variants:
             fitted = [
                 c[dim.id][variant]
                 for _, c in sorted(data.calibrations.items())
@@ -156,12 +164,24 @@ def _calibration_lines(
             ]
             if not fitted:
                 continue
-            rows = [  # (calibrated error, raw error); no judge_score: the map was off
-                (abs(j.score - e), abs((j.score if j.judge_score is None else j.judge_score) - e))
+            rows = {  # item -> (calibrated error, raw error); no judge_score: the map was off
+                j.item: (
+                    abs(j.score - e),
+                    abs((j.score if j.judge_score is None else j.judge_score) - e),
+                )
                 for e, j in _applicable(data, variant, dim)
                 if j.score is not None
-            ]
-            err = np.array(rows) if rows else np.zeros((0, 2))
+            }
+            err = np.array(list(rows.values())) if rows else np.zeros((0, 2))
+            both = sorted(set(rows) & set(alone))
+            vs = None
+            if both:
+                vs = paired_bootstrap(
+                    [alone[i] for i in both],
+                    [rows[i][0] for i in both],
+                    n_resamples=n_resamples,
+                    seed=seed,
+                )
             lines.append(
                 CalibrationLine(
                     dimension=dim.id,
@@ -172,9 +192,31 @@ def _calibration_lines(
                     applied=[c.applied for c in fitted],
                     mae_calibrated=_num(float(err[:, 0].mean())) if rows else None,
                     mae_raw=_num(float(err[:, 1].mean())) if rows else None,
+                    mae_calibrated_baseline=_num(vs.mean_a) if vs and vs.n else None,
+                    p_vs_calibrated_baseline=_num(vs.p_value) if vs and vs.n else None,
                 )
             )
     return lines
+
+
+def _calibrated_baseline(
+    dim: Dimension, data: EvaluationData, group_of: dict[str, str], seed: int
+) -> dict[str, float]:
+    """Item -> error of the baseline's score through a calibration fitted on each fold's
+    training items (free: the baseline judged every item once, with no memory to leak)."""
+    from judgealign.memory.calibration import fit_calibration
+
+    base = {
+        j.item: (e, j.score)
+        for e, j in _applicable(data, "baseline", dim)
+        if j.score is not None and not dim.scale.is_na(j.score)
+    }
+    out: dict[str, float] = {}
+    for train, test in data.folds:
+        points = [(i, base[i][1], base[i][0]) for i in train if i in base]
+        cal = fit_calibration(points, {i: group_of.get(i, i) for i in train}, dim.scale, seed=seed)
+        out.update({i: abs(cal.apply(base[i][1]) - base[i][0]) for i in test if i in base})
+    return out
 
 
 def build_report(
@@ -345,7 +387,14 @@ def build_report(
         references=references,
         learning_curve=curve,
         blends=_blend_lines(rubric, data, variants),
-        calibrations=_calibration_lines(rubric, data, variants),
+        calibrations=_calibration_lines(
+            rubric,
+            data,
+            variants,
+            {it.id: it.group_id for it in items},
+            seed=seed,
+            n_resamples=n_resamples,
+        ),
         judgements=records,
         usage_alignment=data.usage_alignment,
         usage_scoring=data.usage_scoring,

@@ -124,6 +124,10 @@ class CalibrationLine(BaseModel):
     applied: list[bool]  # per fold: did the map beat the raw scores on inner held-out groups
     mae_calibrated: float | None = None
     mae_raw: float | None = None
+    # Calibration alone: the baseline's scores through a map fitted per fold the same way,
+    # and the paired-bootstrap p of this variant against it (does the memory add anything?).
+    mae_calibrated_baseline: float | None = None
+    p_vs_calibrated_baseline: float | None = None
 
 
 class JudgementRecord(BaseModel):

@@ -164,8 +164,14 @@ def calibration_lines(report: EvaluationReport) -> list[str]:
             f"{a:+.2f}{b:+.2f}x" + ("" if used else " (not applied)")
             for a, b, used in zip(c.intercepts, c.slopes, c.applied, strict=True)
         )
+        alone = ""
+        if c.mae_calibrated_baseline is not None:
+            alone = (
+                f"; calibration alone (the baseline's scores mapped per fold) "
+                f"{fmt_num(c.mae_calibrated_baseline)}, p={fmt_p(c.p_vs_calibrated_baseline)}"
+            )
         out.append(
             f"score calibration {c.dimension}/{c.variant}: per fold {maps}; MAE calibrated "
-            f"{fmt_num(c.mae_calibrated)}, judge's raw score {fmt_num(c.mae_raw)} (n={c.n})"
+            f"{fmt_num(c.mae_calibrated)}, judge's raw score {fmt_num(c.mae_raw)} (n={c.n})" + alone
         )
     return out
