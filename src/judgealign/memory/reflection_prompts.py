@@ -87,9 +87,22 @@ def render_label(n: int, view: LabelView, rationale: str | None = None) -> str:
     return f'<label n="{n}" expert_score="{_fmt(view.score)}"{judge}>\n{body}\n</label>'
 
 
+# Per guideline, so that max_guidelines of them fit the answer budget (DISTIL_MAX_TOKENS):
+# a 1.5B model cited all 96 labels of a batch for each of six guidelines, ran out of 1500
+# tokens mid-array and lost every guideline of the batch (CoNaLa bench, every fold).
+MAX_SOURCES_PER_GUIDELINE = 12
+MAX_GUIDELINE_CHARS = 300  # "one or two sentences"
+DISTIL_MAX_TOKENS = 1500
+
+
 def guidelines_schema(max_guidelines: int = 12, n_labels: int = 50) -> dict[str, Any]:
-    """Schema of a distillation answer; the array caps stop a small model that would
-    otherwise list source numbers 1, 2, 3, ... until it runs out of tokens."""
+    """Schema of a distillation answer; the caps stop a small model that would otherwise
+    list source numbers 1, 2, 3, ... (or ramble) until it runs out of tokens.
+
+    >>> item = guidelines_schema(6, 96)["properties"]["guidelines"]["items"]["properties"]
+    >>> item["sources"]["maxItems"], item["text"]["maxLength"]
+    (12, 300)
+    """
     return {
         "title": GUIDELINES_TITLE,
         "type": "object",
@@ -100,12 +113,12 @@ def guidelines_schema(max_guidelines: int = 12, n_labels: int = 50) -> dict[str,
                 "items": {
                     "type": "object",
                     "properties": {
-                        "text": {"type": "string"},
+                        "text": {"type": "string", "maxLength": MAX_GUIDELINE_CHARS},
                         "score": {"type": ["integer", "null"]},
                         "sources": {
                             "type": "array",
                             "items": {"type": "integer"},
-                            "maxItems": max(1, n_labels),
+                            "maxItems": max(1, min(n_labels, MAX_SOURCES_PER_GUIDELINE)),
                         },
                     },
                     "required": ["text", "score", "sources"],
@@ -118,19 +131,22 @@ def guidelines_schema(max_guidelines: int = 12, n_labels: int = 50) -> dict[str,
     }
 
 
-def resolution_schema() -> dict[str, Any]:
+def resolution_schema(n_drafts: int = 50) -> dict[str, Any]:
+    """Schema of a conflict resolution answer: never more guidelines than came in."""
+    n = max(1, n_drafts)
     return {
         "title": RESOLUTION_TITLE,
         "type": "object",
         "properties": {
             "guidelines": {
                 "type": "array",
+                "maxItems": n,
                 "items": {
                     "type": "object",
                     "properties": {
-                        "text": {"type": "string"},
+                        "text": {"type": "string", "maxLength": MAX_GUIDELINE_CHARS},
                         "score": {"type": ["integer", "null"]},
-                        "from": {"type": "array", "items": {"type": "integer"}},
+                        "from": {"type": "array", "items": {"type": "integer"}, "maxItems": n},
                     },
                     "required": ["text", "score", "from"],
                     "additionalProperties": False,
@@ -172,7 +188,8 @@ def distil_footer(max_guidelines: int) -> str:
         "- is one or two sentences and actionable, stating the score it implies, in the form "
         f'"{EXAMPLE_GUIDELINE}";\n'
         '- gives that score in "score" (null if it implies none);\n'
-        '- lists in "sources" the numbers n of the labels it is drawn from.\n'
+        '- lists in "sources" the numbers n of the labels it is drawn from (at most '
+        f"{MAX_SOURCES_PER_GUIDELINE}, the clearest cases).\n"
         'Answer with JSON: {"guidelines": [{"text": "...", "score": N, "sources": [n, ...]}]}'
     )
 
@@ -201,7 +218,7 @@ def distil_request(
             Message(role="user", content="\n\n".join(parts)),
         ),
         temperature=0.0,
-        max_tokens=1500,
+        max_tokens=DISTIL_MAX_TOKENS,
         json_schema=guidelines_schema(max_guidelines, len(blocks)),
         seed=seed,
     )
@@ -241,8 +258,8 @@ def resolution_request(
             Message(role="user", content="\n\n".join(parts)),
         ),
         temperature=0.0,
-        max_tokens=1500,
-        json_schema=resolution_schema(),
+        max_tokens=DISTIL_MAX_TOKENS,
+        json_schema=resolution_schema(len(drafts)),
         seed=seed,
     )
 
