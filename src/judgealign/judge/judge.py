@@ -173,8 +173,7 @@ class Judge:
             scores = {j.key: j.score for j in results}
             judge_scores = {lb.id: scores.get((lb.item, lb.dimension)) for lb in new}
         builder = self._builder(distil=self.params.semantic)
-        calibrations = self.memory_.calibrations() if self.memory_ is not None else {}
-        memory = await builder.fit(
+        self.memory_ = await builder.fit(
             self.rubric,
             labels,
             texts=texts,
@@ -183,7 +182,6 @@ class Judge:
             judge_scores=judge_scores,
             memory=self.memory_,
         )
-        self.memory_ = memory.with_calibrations(calibrations)
         self._fit_blends()
         if self.params.recalibrate:
             await self.arecalibrate(by_id.values(), on_judgement=on_judgement)
@@ -231,11 +229,9 @@ class Judge:
         if self.memory_ is None:
             raise NotFittedError("forget needs a fitted judge; run fit first")
         builder = self._builder(distil=True)
-        calibrations = self.memory_.calibrations()
-        memory = await builder.forget(self.memory_, set(label_ids), self.rubric)
-        self.memory_ = memory.with_calibrations(calibrations)
+        self.memory_ = await builder.forget(self.memory_, set(label_ids), self.rubric)
         self._fit_blends()
-        if calibrations:
+        if calibrations := self.memory_.calibrations():
             # Refit from the points left (the forgotten labels' are dropped): no model call.
             await self.arecalibrate(
                 (), variants=sorted({cast(Variant, v) for c in calibrations.values() for v in c})

@@ -197,7 +197,7 @@ class MemoryBuilder:
             e.id: (e, np.asarray(v)) for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
         }
         rows.update({e.id: (e, v) for e, v in new})
-        return self._dimension(name, kept, rows, [*dm.failures, *failures], dim)
+        return self._dimension(name, kept, rows, [*dm.failures, *failures], dim, dm)
 
     async def _distil_into(
         self, kept: list[Draft], dimension: Dimension, views: list[LabelView], dim: int
@@ -223,9 +223,13 @@ class MemoryBuilder:
         rows: Mapping[str, tuple[Episode, np.ndarray]],
         failures: Sequence[DistillFailure],
         dim: int,
+        previous: DimensionMemory,
     ) -> DimensionMemory:
         ids = sorted(rows)
+        # Calibrations keep their points (the judge refits them): later labels are scored on
+        # their own, forgotten ones drop out at the refit. The blend is refitted from scratch.
         return DimensionMemory(
+            calibrations=previous.calibrations,
             guidelines=tuple(Guideline.create(name, d.text, d.sources) for d in drafts),
             guideline_scores=tuple(d.score for d in drafts),
             guideline_vectors=_stack([d.vector for d in drafts if d.vector is not None], dim),
@@ -289,4 +293,4 @@ class MemoryBuilder:
             views = [_view(rows[s][0]) for s in remaining if s in rows]
             drafts, fails = await self._distil_into(drafts, rubric.dimension(name), views, dim)
             failures += fails
-        return self._dimension(name, drafts, rows, failures, dim)
+        return self._dimension(name, drafts, rows, failures, dim, dm)
