@@ -14,12 +14,10 @@ import numpy as np
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
-from judgealign.errors import DataError, NotFittedError, ParseError, ProviderError
-from judgealign.judge.context_budget import fit_context
+from judgealign.errors import DataError, NotFittedError
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import JudgeParams, Variant
-from judgealign.judge.parse import expected_score, parse_judgement
-from judgealign.judge.prompt import build_request
+from judgealign.judge.scoring import judge_one
 from judgealign.judge.texts import ItemTexts
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import Usage
@@ -30,11 +28,6 @@ if TYPE_CHECKING:
     from judgealign.memory.store import AlignmentMemory
 
 OnJudgement = Callable[[Judgement], None]
-
-PARSE_REMINDER = (
-    "Your previous answer could not be read. Reply with ONLY the JSON object "
-    '{"rationale": "...", "score": N}, with N one of the allowed scores.'
-)
 
 
 class Judge:
@@ -327,123 +320,11 @@ class Judge:
 
         async def one(item_id: str, dim: str) -> Judgement:
             async with gate:
-                j = await self._judge_one(
-                    items[item_id], dim, vectors.get(item_id), leave_group_out=leave_group_out
+                j = await judge_one(
+                    self, items[item_id], dim, vectors.get(item_id), leave_group_out=leave_group_out
                 )
             if on_judgement is not None:
                 on_judgement(j)
             return j
 
         return list(await asyncio.gather(*(one(i, d) for i, d in pairs)))
-
-    async def _judge_one(
-        self, item: Item, dim_id: str, vector: np.ndarray | None, *, leave_group_out: bool = False
-    ) -> Judgement:
-        """One judgement. ``leave_group_out``: the item's whole input group is kept out of
-        retrieval and the raw score is returned (no calibration, no blend): how a training
-        item is scored to fit the calibration."""
-        dim = self.rubric.dimension(dim_id)
-        p = self.params
-        guidelines: tuple[Any, ...] = ()
-        episodes: tuple[Any, ...] = ()
-        if self.memory_ is not None and vector is not None and (p.semantic or p.episodic):
-            # Over-fetch when N/A examples may be filtered out, so k applicable ones remain.
-            filter_na = p.na_examples == "nearest" and dim.scale.na_value is not None
-            ctx = self.memory_.context(
-                dim_id,
-                vector,
-                k=(2 * p.k if filter_na else p.k) if p.episodic else 0,
-                similarity_floor=p.similarity_floor,
-                max_per_group=p.max_per_group,
-                prefer_disagreements=p.prefer_disagreements,
-                max_guidelines=p.max_guidelines if p.semantic else 0,
-                guideline_budget_tokens=p.guideline_budget_tokens if p.semantic else 0,
-                exclude_items={item.id},
-                exclude_groups={item.group_id} if leave_group_out else (),
-            )
-            guidelines, episodes = ctx.guidelines, ctx.episodes
-            nearest = max(episodes, key=lambda e: e[1]) if episodes else None
-            if filter_na and nearest is not None and not dim.scale.is_na(nearest[0].score):
-                episodes = tuple(e for e in episodes if not dim.scale.is_na(e[0].score))
-            episodes = episodes[: p.k]
-        text = self._texts.item_text(item, p.item_budget_tokens)
-        if p.context_ratio is not None and (guidelines or episodes):
-            zero_shot = build_request(
-                model=self.llm.name, item_id=item.id, item_text=text, dimension=dim
-            )
-            guidelines, episodes = fit_context(
-                guidelines, episodes, int(p.context_ratio * zero_shot.estimated_prompt_tokens)
-            )
-        usage = Usage()
-        raw = ""
-        error: str | None = None
-        for attempt in (1, 2):
-            request = build_request(
-                model=self.llm.name,
-                item_id=item.id,
-                item_text=text,
-                dimension=dim,
-                guidelines=guidelines,
-                episodes=episodes,
-                temperature=p.temperature,
-                seed=p.seed,
-                max_tokens=p.max_tokens,
-                want_probs=p.use_expected_score,
-                score_first=p.score_first,
-                reminder=PARSE_REMINDER if attempt == 2 else "",
-            )
-            try:
-                response = await self.llm.complete(request)
-            except ProviderError as exc:
-                error = f"provider error: {exc}"
-                break
-            usage = usage + response.usage
-            raw = response.text
-            try:
-                score, rationale = parse_judgement(raw, dim.scale)
-            except ParseError as exc:
-                error = f"unparseable answer: {exc}"
-                continue
-            exp = expected_score(response.score_probs, dim.scale)
-            final = score
-            if p.use_expected_score and exp is not None and not dim.scale.is_na(score):
-                final = exp
-            own, neighbours = None, None
-            remap = self.memory_ is not None and not leave_group_out
-            if remap and p.recalibrate and not dim.scale.is_na(final):
-                assert self.memory_ is not None
-                cal = self.memory_.calibration(dim_id, p.variant)
-                if cal is not None and cal.applied:
-                    own, final = final, cal.apply(final)
-            if remap and p.blend and p.episodic and vector is not None:
-                assert self.memory_ is not None
-                blended = self.memory_.blended(dim_id, vector, dim.scale, final, item.id)
-                if blended is not None:
-                    own, (final, neighbours) = final, blended
-            return Judgement(
-                item=item.id,
-                dimension=dim_id,
-                score=final,
-                judge_score=own,
-                neighbour_score=neighbours,
-                rationale=rationale,
-                raw=raw,
-                expected_score=exp,
-                model=self.llm.name,
-                usage=usage,
-                guidelines=tuple(g.id for g in guidelines),
-                episodes=tuple(e.id for e, _ in episodes),
-                attempts=attempt,
-            )
-        return Judgement(
-            item=item.id,
-            dimension=dim_id,
-            score=None,
-            raw=raw,
-            error=error,
-            model=self.llm.name,
-            usage=usage,
-            guidelines=tuple(g.id for g in guidelines),
-            episodes=tuple(e.id for e, _ in episodes),
-            attempts=2 if error and error.startswith("unparseable") else 1,
-        )
