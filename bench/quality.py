@@ -245,6 +245,11 @@ def main() -> None:
         action="store_true",
         help="ask for the score before the rationale (the judge's answer order)",
     )
+    ap.add_argument(
+        "--no-rationales",
+        action="store_true",
+        help="drop the experts' justifications from the labels (scores only): what they add",
+    )
     ap.add_argument("--dimension", action="append", default=None)
     ap.add_argument("--variants", default="baseline,semantic,episodic,full")
     ap.add_argument("--k", type=int, default=2)
@@ -284,6 +289,10 @@ def main() -> None:
         seed=args.seed,
         per_group=args.per_group,
     )
+    labels = ds.labels
+    if args.no_rationales:
+        # Same labels and folds; reflection and the shown examples see the scores alone.
+        labels = [lb.model_copy(update={"rationale": ""}) for lb in labels]
     rubric = load_rubric(BUILTIN[name]) if name in BUILTIN else rubric_for_ratings(ds, args.data)
     rubric = rubric.subset(args.dimension or list(ds.dimensions))
     params = JudgeParams(
@@ -314,13 +323,14 @@ def main() -> None:
         + ("-score-first" if args.score_first else "")
         + ("-blend" if args.blend else "")
         + ("-recal" if args.recalibrate else "")
+        + ("-norat" if args.no_rationales else "")
     )
     run_dir = args.run_dir or RESULTS.parent / "runs" / tag
     t0 = time.perf_counter()
     report = run_evaluation(
         rubric,
         ds.items,
-        ds.labels,
+        labels,
         params,
         folds=args.folds,
         variants=[v.strip() for v in args.variants.split(",")],  # type: ignore[misc]
@@ -365,6 +375,7 @@ def main() -> None:
             "score_first": args.score_first,
             "blend": args.blend,
             "recalibrate": args.recalibrate,
+            "rationales": not args.no_rationales,
             "reflection_batch_tokens": args.reflection_batch_tokens,
             "n_items": report.config.n_items,
             "seed": args.seed,
@@ -373,7 +384,7 @@ def main() -> None:
             "judge_only_mae": judge_only_mae(report) if args.blend else None,
             "blend_weights": blend_weights(run_dir) if args.blend else None,
             "calibrations": calibrations(report) if args.recalibrate else None,
-            "examples_mean_mae": examples_mean_mae(report, {lb.id: lb.score for lb in ds.labels}),
+            "examples_mean_mae": examples_mean_mae(report, {lb.id: lb.score for lb in labels}),
             "alignment": report.usage_alignment.model_dump(),
             "scoring": report.usage_scoring.model_dump(),
             "mean_prompt_tokens": prompt_tokens(report),

@@ -242,3 +242,18 @@ def test_recalibrated_run_lists_each_folds_map(tmp_path: Path) -> None:
     row = next(line for line in text.splitlines() if line.startswith("| conala / usefulness"))
     assert "-2.90+1.80x, -2.90+1.80x, -2.90+1.80x, +0.00+1.00x (off)" in row
     assert "1.310" in row and "1.080" in row and "1.236" in row and "0.970 (p=0.200)" in row
+
+
+def test_run_without_justifications_is_its_own_row(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    dims = {"accuracy_penalty": {"median_predictor_mae": 0.6, "full": variant(1.2, 0.01)}}
+    base = {"data": "wmt", "model": "local:default", "dimensions": dims}
+    write(folder, "quality-wmt-local-default", base | {"rationales": True})
+    dims_norat = {"accuracy_penalty": {"median_predictor_mae": 0.6, "full": variant(2.5, 0.3)}}
+    norat = base | {"rationales": False, "dimensions": dims_norat}
+    write(folder, "quality-wmt-local-default-norat", norat)
+    rows = [ln for ln in summarize.render(folder).splitlines() if ln.startswith("| wmt |")]
+    assert len(rows) == 2
+    assert any("`local:default (no justifications)`" in r and "2.500" in r for r in rows)
+    assert any("`local:default` |" in r and "1.200" in r for r in rows)
