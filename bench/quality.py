@@ -246,6 +246,12 @@ def main() -> None:
         help="ask for the score before the rationale (the judge's answer order)",
     )
     ap.add_argument(
+        "--base-rates",
+        action="store_true",
+        help="semantic variants also see how the experts spread their scores (and, with "
+        "--calibrate, which way the unaligned judge missed)",
+    )
+    ap.add_argument(
         "--no-rationales",
         action="store_true",
         help="drop the experts' justifications from the labels (scores only): what they add",
@@ -311,6 +317,7 @@ def main() -> None:
         context_ratio=args.context_ratio,
         similarity_floor=args.similarity_floor,
         calibrate=args.calibrate,
+        base_rates=args.base_rates,
         score_first=args.score_first,
         blend=args.blend,
         recalibrate=args.recalibrate,
@@ -323,6 +330,7 @@ def main() -> None:
         + ("-score-first" if args.score_first else "")
         + ("-blend" if args.blend else "")
         + ("-recal" if args.recalibrate else "")
+        + ("-rates" if args.base_rates else "")
         + ("-norat" if args.no_rationales else "")
     )
     run_dir = args.run_dir or RESULTS.parent / "runs" / tag
@@ -375,6 +383,7 @@ def main() -> None:
             "score_first": args.score_first,
             "blend": args.blend,
             "recalibrate": args.recalibrate,
+            "base_rates": args.base_rates,
             "rationales": not args.no_rationales,
             "reflection_batch_tokens": args.reflection_batch_tokens,
             "n_items": report.config.n_items,

@@ -94,6 +94,7 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
                 ("score first", body.get("score_first")),
                 ("blend", body.get("blend")),
                 ("recalibrated", body.get("recalibrate")),
+                ("base rates", body.get("base_rates")),
                 ("no justifications", body.get("rationales") is False),
             )
             if on

@@ -254,3 +254,23 @@ def test_evaluate_recalibrate_reports_the_maps(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     (line,) = report["calibrations"]
     assert line["variant"] == "full" and len(line["slopes"]) == 2 and line["n"] == 16
+
+
+def test_align_base_rates_reach_the_judges_prompt(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 8)
+    judge_file, cache = tmp_path / "judge.json", tmp_path / "cache"
+    args = ["align", "--rubric", "ml-notebook", "--labels", str(nbs / "labels.jsonl")]
+    args += ["--items", str(nbs), "--model", "fake:lenient", "--embedder", "fake"]
+    args += ["--dimension", "data_imputation", "--out", str(judge_file), "--base-rates"]
+    result = runner.invoke(app, [*args, "--calibrate", "--cache-dir", str(cache)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(judge_file.read_text())["params"]["base_rates"] is True
+    new = tmp_path / "new"
+    write_notebooks(new, 1)
+    (new / "nb0.ipynb").rename(new / "fresh.ipynb")  # not a labelled item's id
+    score_args = ["score", str(new), "--judge", str(judge_file), "--out", str(tmp_path / "j")]
+    scored = runner.invoke(app, [*score_args, "--cache-dir", str(cache)])
+    assert scored.exit_code == 0, scored.output
+    prompts = [p.read_text() for p in cache.rglob("*.json")]
+    assert any("How the experts scored this dimension on 8 labelled items" in p for p in prompts)

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from judgealign.cli.common import (
+    BaseRatesOption,
     BlendOption,
     ContextRatioOption,
     ExpectedScoreOption,
@@ -59,6 +60,7 @@ def align(
     score_first: ScoreFirstOption = False,
     blend: BlendOption = False,
     recalibrate: RecalibrateOption = False,
+    base_rates: BaseRatesOption = False,
     cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
         ".judgealign-cache"
     ),
@@ -95,6 +97,7 @@ def align(
             score_first=score_first,
             blend=blend,
             recalibrate=recalibrate,
+            base_rates=base_rates,
         )
         judge = Judge(rub, params, cache_dir=cache_dir, concurrency=concurrency)
     judge.fit(lbs, loaded_items)

@@ -50,6 +50,13 @@ BlendOption = Annotated[
     ),
 ]
 
+BaseRatesOption = Annotated[
+    bool,
+    typer.Option(
+        help="Tell the aligned judge how the experts spread their scores on each dimension "
+        "(and, with --calibrate, which way the unaligned judge missed); no extra call."
+    ),
+]
 RecalibrateOption = Annotated[
     bool,
     typer.Option(

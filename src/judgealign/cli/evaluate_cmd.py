@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from judgealign.cli.common import (
+    BaseRatesOption,
     BlendOption,
     ContextRatioOption,
     ExpectedScoreOption,
@@ -75,6 +76,7 @@ def evaluate(
     score_first: ScoreFirstOption = False,
     blend: BlendOption = False,
     recalibrate: RecalibrateOption = False,
+    base_rates: BaseRatesOption = False,
     calibrate: Annotated[bool, typer.Option(help="Run the unaligned judge during fit.")] = False,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
     ci: Annotated[str, typer.Option(help="CI method: bca or percentile.")] = "bca",
@@ -113,6 +115,7 @@ def evaluate(
         score_first=score_first,
         blend=blend,
         recalibrate=recalibrate,
+        base_rates=base_rates,
         calibrate=calibrate,
         seed=seed,
     )

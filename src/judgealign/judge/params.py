@@ -42,6 +42,9 @@ class JudgeParams(BaseModel):
     reflection_batch_tokens: int = Field(default=6000, ge=500)
     merge_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     calibrate: bool = False  # run the unaligned judge on training items during fit
+    # Semantic variants also tell the judge how the experts spread their scores (and, with
+    # ``calibrate``, which way the unaligned judge missed): memory/base_rates.py.
+    base_rates: bool = False
     use_expected_score: bool = False
     # Stack the judge's score with its nearest examples' expert scores and the median, with
     # weights fitted on the training labels (memory/blend.py). Implies running the unaligned

@@ -20,6 +20,22 @@ SYSTEM_PROMPT = (
     "guidelines or expert-scored examples are given, apply them as the experts would. "
     "Answer with a single JSON object and nothing else."
 )
+# On a penalty scale "reserve the top score" reads as "reserve the highest penalty", and
+# "look for subtle mistakes" makes a small judge invent errors the experts never marked.
+PENALTY_SYSTEM_PROMPT = (
+    "You are a meticulous expert reviewer. You score one quality dimension of an item "
+    "against a rubric whose scale is a penalty: lower is better. Be exact: count only errors "
+    "you can point to in the item, give the lowest penalty to work without a real error, and "
+    "cite concrete evidence from the item. When expert guidelines or expert-scored examples "
+    "are given, apply them as the experts would. Answer with a single JSON object and "
+    "nothing else."
+)
+
+
+def system_prompt(scale: Scale) -> str:
+    """The judge's instructions for a scale's direction (one text per direction, so a local
+    backend still reuses its KV cache across the dimensions of an item)."""
+    return PENALTY_SYSTEM_PROMPT if scale.lower_is_better else SYSTEM_PROMPT
 
 
 def judgement_levels(scale: Scale) -> list[int]:
@@ -64,7 +80,11 @@ def render_scale(scale: Scale) -> str:
 
 def render_dimension(dimension: Dimension) -> str:
     parts = [f"Score ONE dimension of the item above: {dimension.name}.", dimension.description]
-    parts.append("Scale:\n" + render_scale(dimension.scale))
+    scale = dimension.scale
+    head = "Scale:"
+    if scale.lower_is_better:
+        head = f"Scale (a penalty: lower is better, {scale.best} = no error):"
+    parts.append(head + "\n" + render_scale(scale))
     if dimension.guidance.strip():
         parts.append("What to look for: " + dimension.guidance.strip())
     return "\n\n".join(p for p in parts if p.strip())
@@ -113,6 +133,7 @@ def build_request(
     dimension: Dimension,
     guidelines: Sequence[Guideline] = (),
     episodes: Sequence[tuple[Episode, float]] = (),
+    base_rates: str = "",
     temperature: float = 0.0,
     seed: int | None = 0,
     max_tokens: int = 400,
@@ -120,12 +141,14 @@ def build_request(
     score_first: bool = False,
     reminder: str = "",
 ) -> ChatRequest:
-    """The full judge request for one item and dimension."""
+    """The full judge request for one item and dimension (``base_rates``: the line from
+    memory/base_rates.py, shown before the guidelines)."""
     levels = judgement_levels(dimension.scale)
     allowed = ", ".join(str(v) for v in levels)
     sections = [
         f'Here is the item to evaluate.\n\n<item id="{item_id}">\n{item_text.strip()}\n</item>',
         render_dimension(dimension),
+        base_rates,
         render_guidelines(guidelines),
         render_episodes(episodes),
         answer_format(allowed, score_first=score_first),
@@ -136,7 +159,7 @@ def build_request(
     return ChatRequest(
         model=model,
         messages=(
-            Message(role="system", content=SYSTEM_PROMPT),
+            Message(role="system", content=system_prompt(dimension.scale)),
             Message(role="user", content=content),
         ),
         temperature=temperature,

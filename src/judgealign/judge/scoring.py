@@ -17,7 +17,9 @@ from judgealign.judge.context_budget import fit_context
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.parse import expected_score, parse_judgement
 from judgealign.judge.prompt import build_request
+from judgealign.memory.base_rates import describe_base_rates
 from judgealign.providers.types import Usage
+from judgealign.render.tokens import estimate_tokens
 from judgealign.rubric.model import Dimension
 
 if TYPE_CHECKING:
@@ -37,12 +39,22 @@ def memory_context(
     item_text: str,
     *,
     leave_group_out: bool = False,
-) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The guidelines and (episode, similarity) pairs shown with ``item`` on ``dim``."""
+) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+    """The base-rate line, guidelines and (episode, similarity) pairs shown with ``item``."""
     p = judge.params
     memory = judge.memory_
     if memory is None or vector is None or not (p.semantic or p.episodic):
-        return (), ()
+        return "", (), ()
+    rates = ""
+    if p.semantic and p.base_rates:
+        rates = describe_base_rates(
+            (
+                e
+                for e in memory.episodes(dim.id)
+                if e.item != item.id and not (leave_group_out and e.group == item.group_id)
+            ),
+            dim.scale,
+        )
     # Over-fetch when N/A examples may be filtered out, so k applicable ones remain.
     filter_na = p.na_examples == "nearest" and dim.scale.na_value is not None
     ctx = memory.context(
@@ -62,14 +74,16 @@ def memory_context(
     if filter_na and nearest is not None and not dim.scale.is_na(nearest[0].score):
         episodes = tuple(e for e in episodes if not dim.scale.is_na(e[0].score))
     episodes = episodes[: p.k]
-    if p.context_ratio is not None and (guidelines or episodes):
+    if p.context_ratio is not None and (guidelines or episodes or rates):
         zero_shot = build_request(
             model=judge.llm.name, item_id=item.id, item_text=item_text, dimension=dim
         )
+        budget = int(p.context_ratio * zero_shot.estimated_prompt_tokens)
+        # The base-rate line is short and kept whole; guidelines and examples share the rest.
         guidelines, episodes = fit_context(
-            guidelines, episodes, int(p.context_ratio * zero_shot.estimated_prompt_tokens)
+            guidelines, episodes, max(0, budget - estimate_tokens(rates))
         )
-    return guidelines, episodes
+    return rates, guidelines, episodes
 
 
 async def judge_one(
@@ -89,7 +103,7 @@ async def judge_one(
     dim = judge.rubric.dimension(dim_id)
     p = judge.params
     text = judge._texts.item_text(item, p.item_budget_tokens)
-    guidelines, episodes = memory_context(
+    rates, guidelines, episodes = memory_context(
         judge, item, dim, vector, text, leave_group_out=leave_group_out
     )
     usage = Usage()
@@ -103,6 +117,7 @@ async def judge_one(
             dimension=dim,
             guidelines=guidelines,
             episodes=episodes,
+            base_rates=rates,
             temperature=p.temperature,
             seed=p.seed,
             max_tokens=p.max_tokens,

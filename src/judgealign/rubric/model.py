@@ -28,6 +28,9 @@ class Scale(BaseModel):
     anchors: dict[int, str]
     na_value: int | None = None
     na_description: str = "not applicable"
+    # Penalty scales (error counts, MQM weights): the best level is ``min``. The judge's
+    # instructions follow the direction ("reserve the top score" would invite penalties).
+    lower_is_better: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> Scale:
@@ -55,6 +58,11 @@ class Scale(BaseModel):
     @property
     def levels(self) -> tuple[int, ...]:
         return tuple(range(self.min, self.max + 1))
+
+    @property
+    def best(self) -> int:
+        """The level for work without a flaw: ``min`` on a penalty scale, else ``max``."""
+        return self.min if self.lower_is_better else self.max
 
     @property
     def midpoint(self) -> int:
