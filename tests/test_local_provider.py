@@ -22,6 +22,7 @@ from judgealign.providers.local import (
     LocalLLM,
     ScoreProbe,
     bound_strings,
+    choice_first_tokens,
     choice_probs,
     local_llm_factory,
 )
@@ -308,3 +309,21 @@ def test_grammar_keeps_the_schemas_key_order(tmp_path: Path) -> None:
     llm._grammar(schema)  # cached: built once
     assert len(seen) == 1
     assert list(json.loads(seen[0])["properties"]) == ["text", "score", "sources"]
+
+
+def test_choices_sharing_a_first_token_get_no_probe() -> None:
+    digits = {str(d): [d] for d in range(10)}
+
+    def tokenize(text: str) -> list[int]:
+        # A digit-splitting tokenizer with a separate space token (id 99).
+        return ([99] if text.startswith(" ") else []) + [digits[c][0] for c in text.strip()]
+
+    def detokenize(toks: object) -> bytes:
+        return b" " if list(toks) == [99] else b"d"  # type: ignore[call-overload]
+
+    assert choice_first_tokens(["0", "1", "2"], tokenize, detokenize) == {
+        "0": [0],
+        "1": [1],
+        "2": [2],
+    }
+    assert choice_first_tokens([str(v) for v in range(26)], tokenize, detokenize) is None

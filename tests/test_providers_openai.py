@@ -271,3 +271,19 @@ def test_strict_compatible() -> None:
     }
     assert strict_compatible(closed)
     assert not strict_compatible(SCHEMA)
+
+
+def test_a_score_split_over_digit_tokens_gives_no_probabilities() -> None:
+    # '{"score": 10' as a digit-splitting tokenizer emits it: the "1" position is ambiguous.
+    content = [
+        {"token": '{"score":', "logprob": 0.0},
+        {"token": " 1", "logprob": 0.0, "top_logprobs": [{"token": " 1", "logprob": 0.0}]},
+        {"token": "0", "logprob": 0.0},
+        {"token": ",", "logprob": 0.0},
+    ]
+    choices = [str(v) for v in range(26)]
+    assert score_probs_from_logprobs(content, choices) is None
+    one = [content[0], content[1], {"token": ",", "logprob": 0.0}]
+    assert score_probs_from_logprobs(one, choices) == pytest.approx(
+        {c: float(c == "1") for c in choices}
+    )

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -300,19 +300,50 @@ class LocalLLM:
                 raise ProviderError(f"{self.name}: JSON schema not supported: {exc}") from exc
         return self._grammars[key]
 
-    def _probe(self, choices: Sequence[str]) -> ScoreProbe:
+    def _probe(self, choices: Sequence[str]) -> ScoreProbe | None:
         llama = self._llama
-        tokens: dict[str, list[int]] = {}
-        for choice in choices:
-            # The score may follow the colon directly or after a space token merged into it.
-            variants = {choice, " " + choice}
-            firsts = set()
-            for text in variants:
-                toks = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-                if toks and llama.detokenize(toks[:1]).strip():
-                    firsts.add(int(toks[0]))
-            tokens[choice] = sorted(firsts)
-        return ScoreProbe({c: t for c, t in tokens.items() if t}, llama.detokenize)
+        tokens = choice_first_tokens(
+            choices,
+            lambda text: llama.tokenize(text.encode("utf-8"), add_bos=False, special=False),
+            llama.detokenize,
+        )
+        return None if tokens is None else ScoreProbe(tokens, llama.detokenize)
+
+
+def choice_first_tokens(
+    choices: Sequence[str],
+    tokenize: Callable[[str], Sequence[int]],
+    detokenize: Callable[[Sequence[int]], bytes],
+) -> dict[str, list[int]] | None:
+    """Each choice's possible first tokens, or None when they do not tell the choices apart.
+
+    A tokenizer that splits digits ("10" -> "1", "0") gives "1" and "10".."19" one first
+    token: the probabilities read there would credit "1" with the mass of "12", so a 0-25
+    scale gets no expected score (the answered score stands) rather than a wrong one.
+
+    >>> pieces = {"1": [1], " 1": [9, 1], "2": [2], " 2": [9, 2], "10": [1, 0], " 10": [9, 1, 0]}
+    >>> detok = lambda toks: b" " if list(toks) == [9] else b"x"
+    >>> choice_first_tokens(["1", "2"], pieces.__getitem__, detok)
+    {'1': [1], '2': [2]}
+    >>> choice_first_tokens(["1", "2", "10"], pieces.__getitem__, detok) is None
+    True
+    """
+    tokens: dict[str, list[int]] = {}
+    owner: dict[int, str] = {}
+    for choice in choices:
+        # The score may follow the colon directly or after a space token merged into it.
+        firsts = set()
+        for text in (choice, " " + choice):
+            toks = list(tokenize(text))
+            # A bare space token before the digits: the first real token is the next one.
+            start = 1 if len(toks) > 1 and not detokenize(toks[:1]).strip() else 0
+            if toks[start:]:
+                firsts.add(int(toks[start]))
+        for tok in firsts:
+            if owner.setdefault(tok, choice) != choice:
+                return None
+        tokens[choice] = sorted(firsts)
+    return {c: t for c, t in tokens.items() if t}
 
 
 def _common_prefix(previous: Sequence[int], tokens: Sequence[int]) -> int:

@@ -173,10 +173,14 @@ def score_probs_from_logprobs(
         start_char = found.end()
     offset = 0
     wanted = set(choices)
-    for entry, token in zip(content, tokens, strict=True):
+    for n, (entry, token) in enumerate(zip(content, tokens, strict=True)):
         offset += len(token)
         if offset <= start_char or token.strip(_STRIP) not in wanted:
             continue
+        if n + 1 < len(tokens) and tokens[n + 1][:1].isdigit():
+            # The number goes on ("1" then "0"): this position cannot tell 1 from 10, so
+            # its probabilities would be misread; the answered score stands instead.
+            return None
         mass = dict.fromkeys(choices, 0.0)
         alts = entry.get("top_logprobs") or [{"token": token, "logprob": entry.get("logprob", 0)}]
         for alt in alts:
