@@ -161,6 +161,12 @@ def test_recalibrated_run_fits_each_variant_and_resumes_without_calls(tmp_path: 
         assert c.p_vs_calibrated_baseline == pytest.approx(1.0)
     base = report.result("baseline", "model_use")
     assert base is not None and base.mae is not None and base.mae.estimate == pytest.approx(1.0)
+    # Every report carries calibration alone as a reference line, recalibrated or not.
+    refs = {r.dimension: r for r in report.references}
+    cal_alone = refs["model_use"].calibrated_baseline_mae
+    assert cal_alone == pytest.approx(lines[("model_use", "full")].mae_calibrated_baseline)
+    assert cal_alone is not None and cal_alone < base.mae.estimate
+    assert "Calib. base" in (tmp_path / "run" / "report.md").read_text()
     # Each fold's training labels were scored once per aligned variant (2 dims x 2 variants),
     # on top of the held-out scoring.
     judged = len(items) * len(DIMS)

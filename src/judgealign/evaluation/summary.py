@@ -310,7 +310,9 @@ def build_report(
         adjusted = holm_correction({d: c.p_value for d, c in raw.items()})
         comparisons.extend(c.model_copy(update={"p_holm": adjusted[d]}) for d, c in raw.items())
     references = []
+    group_of = {it.id: it.group_id for it in items}
     for dim in rubric.dimensions:
+        alone = _calibrated_baseline(dim, data, group_of, seed) if "baseline" in variants else {}
         rmap = _rater_map(rater_labels, dim.id)
         multi = sum(1 for v in rmap.values() if len(v) >= 2)
         hh = None
@@ -322,6 +324,9 @@ def build_report(
             ReferenceLine(
                 dimension=dim.id,
                 median_predictor_mae=_median_predictor(dim, data),
+                calibrated_baseline_mae=_num(float(np.mean(list(alone.values()))))
+                if alone
+                else None,
                 human_human_mae=hh,
                 n_multi_rated=multi,
             )
@@ -391,7 +396,7 @@ def build_report(
             rubric,
             data,
             variants,
-            {it.id: it.group_id for it in items},
+            group_of,
             seed=seed,
             n_resamples=n_resamples,
         ),

@@ -144,6 +144,10 @@ def summary_table(report: EvaluationReport) -> str:
             top += f"<th colspan='3' scope='colgroup' class='v-{esc(v)}'>{esc(v)}</th>"
             sub += "<th>MAE [CI]</th><th>Δ vs baseline [CI]</th><th>p<br>(Holm p)</th>"
     top += "<th rowspan='2' scope='col'>median<br>predictor<br>MAE</th>"
+    top += (
+        "<th rowspan='2' scope='col' title='the baseline through an affine map fitted per "
+        "fold on its training items: scale correction alone'>calibrated<br>baseline<br>MAE</th>"
+    )
     top += "<th rowspan='2' scope='col'>human-<br>human<br>MAE</th></tr>"
     rows = []
     for dim in dims:
@@ -176,6 +180,7 @@ def summary_table(report: EvaluationReport) -> str:
             )
         ref = refs.get(dim)
         cells.append(_td(fmt_num(ref.median_predictor_mae if ref else None), "num"))
+        cells.append(_td(fmt_num(ref.calibrated_baseline_mae if ref else None), "num"))
         hh = ref.human_human_mae if ref else None
         hh_tip = f"{ref.n_multi_rated} multi-rated items" if ref and hh is not None else ""
         cells.append(_td(fmt_num(hh), "num", hh_tip))

@@ -73,6 +73,8 @@ def report_metrics(report: EvaluationReport) -> dict[str, float]:
     for ref in report.references:
         if ref.median_predictor_mae is not None:
             out[f"median_predictor.{ref.dimension}.mae"] = ref.median_predictor_mae
+        if ref.calibrated_baseline_mae is not None:
+            out[f"calibrated_baseline.{ref.dimension}.mae"] = ref.calibrated_baseline_mae
         if ref.human_human_mae is not None:
             out[f"human_human.{ref.dimension}.mae"] = ref.human_human_mae
     for phase, usage in (("alignment", report.usage_alignment), ("scoring", report.usage_scoring)):

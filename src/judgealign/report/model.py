@@ -89,6 +89,9 @@ class ReferenceLine(BaseModel):
 
     dimension: str
     median_predictor_mae: float | None = None  # always answering the training median
+    # The baseline's scores through an affine map fitted on each fold's training items (no
+    # call): what correcting the unaligned judge's scale alone reaches, which memory must beat.
+    calibrated_baseline_mae: float | None = None
     human_human_mae: float | None = None  # leave-one-out rater vs the others, where available
     n_multi_rated: int = 0
 

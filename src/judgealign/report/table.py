@@ -21,6 +21,7 @@ COLUMNS = (
     "p (Holm)",
     "Bias",
     "Median pred.",
+    "Calib. base",
     "Human-human",
 )
 
@@ -101,6 +102,7 @@ def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[
                         p,
                         fmt_num(res.bias.estimate if res.bias else None, signed=True),
                         fmt_num(ref.median_predictor_mae if ref else None),
+                        fmt_num(ref.calibrated_baseline_mae if ref else None),
                         fmt_num(ref.human_human_mae if ref else None),
                     ),
                     significant=cmp is not None and cmp.p_holm < 0.05,
