@@ -52,6 +52,7 @@ def summarize(report: EvaluationReport) -> dict[str, object]:
         ref = next((r for r in report.references if r.dimension == dim), None)
         row: dict[str, object] = {
             "median_predictor_mae": ref.median_predictor_mae if ref else None,
+            "calibrated_baseline_mae": ref.calibrated_baseline_mae if ref else None,
             "human_human_mae": ref.human_human_mae if ref else None,
         }
         for variant in report.config.variants:

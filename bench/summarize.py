@@ -122,7 +122,8 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
             keyed.setdefault((str(body.get("data")), dim, str(body.get("model"))), {})["peer"] = row
     if not keyed:
         return []
-    header = ["data", "dimension", "model", "median predictor", "examples' mean", "human-human"]
+    header = ["data", "dimension", "model", "median predictor", "calibrated baseline"]
+    header += ["examples' mean", "human-human"]
     header += list(OUR_VARIANTS) + [label for _, label in PEER_VARIANTS]
     rows = []
     for (data, dim, model), parts in sorted(keyed.items()):
@@ -131,6 +132,7 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
         ref = row if isinstance(row, dict) and row else peer
         mark = " (answered score)" if parts.get("answered") else ""
         cells = [data, dim, f"`{model}`{mark}", num(ref.get("median_predictor_mae"))]
+        cells.append(num(ref.get("calibrated_baseline_mae")))
         cells.append(num(row.get("examples_mean_mae")) if isinstance(row, dict) else "-")
         cells.append(num(ref.get("human_human_mae")))
         cells += [mae_cell(row.get(v)) if isinstance(row, dict) else "-" for v in OUR_VARIANTS]
@@ -143,6 +145,9 @@ def quality_section(results: dict[str, dict[str, Any]]) -> list[str]:
         "",
         "MAE on held-out folds [95% bootstrap CI]; p: paired bootstrap against the same "
         "judge's baseline (Holm-corrected for ours). A judge must beat the median predictor; "
+        "calibrated baseline: the baseline's scores through an affine map fitted per fold on "
+        "the training labels (scale correction alone, no call; results from before it was "
+        "reported show -), which a memory has to beat to claim more than a scale fix; "
         "examples' mean: predicting the mean expert score of the examples the episodic judge "
         "was shown (what retrieval alone knows). `(answered score)`: the expected-score run's "
         "answered score tokens, beside a peer that reads only the answer.",

@@ -248,6 +248,7 @@ def test_run_without_justifications_is_its_own_row(tmp_path: Path) -> None:
     folder = tmp_path / "results"
     folder.mkdir()
     dims = {"accuracy_penalty": {"median_predictor_mae": 0.6, "full": variant(1.2, 0.01)}}
+    dims["accuracy_penalty"]["calibrated_baseline_mae"] = 0.875
     base = {"data": "wmt", "model": "local:default", "dimensions": dims}
     write(folder, "quality-wmt-local-default", base | {"rationales": True})
     dims_norat = {"accuracy_penalty": {"median_predictor_mae": 0.6, "full": variant(2.5, 0.3)}}
@@ -256,4 +257,4 @@ def test_run_without_justifications_is_its_own_row(tmp_path: Path) -> None:
     rows = [ln for ln in summarize.render(folder).splitlines() if ln.startswith("| wmt |")]
     assert len(rows) == 2
     assert any("`local:default (no justifications)`" in r and "2.500" in r for r in rows)
-    assert any("`local:default` |" in r and "1.200" in r for r in rows)
+    assert any("`local:default` | 0.600 | 0.875 |" in r and "1.200" in r for r in rows)
