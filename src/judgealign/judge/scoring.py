@@ -152,29 +152,38 @@ async def judge_one(
             if blended is not None:
                 own, (final, neighbours) = final, blended
         return Judgement(
-            item=item.id,
-            dimension=dim_id,
             score=final,
             judge_score=own,
             neighbour_score=neighbours,
             rationale=rationale,
-            raw=raw,
             expected_score=exp,
-            model=judge.llm.name,
-            usage=usage,
-            guidelines=tuple(g.id for g in guidelines),
-            episodes=tuple(e.id for e, _ in episodes),
             attempts=attempt,
+            **_record(item.id, dim_id, raw, judge.llm.name, usage, guidelines, episodes),
         )
     return Judgement(
-        item=item.id,
-        dimension=dim_id,
         score=None,
-        raw=raw,
         error=error,
-        model=judge.llm.name,
-        usage=usage,
-        guidelines=tuple(g.id for g in guidelines),
-        episodes=tuple(e.id for e, _ in episodes),
         attempts=2 if error and error.startswith("unparseable") else 1,
+        **_record(item.id, dim_id, raw, judge.llm.name, usage, guidelines, episodes),
     )
+
+
+def _record(
+    item: str,
+    dimension: str,
+    raw: str,
+    model: str,
+    usage: Usage,
+    guidelines: tuple[Any, ...],
+    episodes: tuple[Any, ...],
+) -> dict[str, Any]:
+    """The fields a judgement keeps whether or not its answer could be read."""
+    return {
+        "item": item,
+        "dimension": dimension,
+        "raw": raw,
+        "model": model,
+        "usage": usage,
+        "guidelines": tuple(g.id for g in guidelines),
+        "episodes": tuple(e.id for e, _ in episodes),
+    }
