@@ -274,3 +274,26 @@ def test_align_base_rates_reach_the_judges_prompt(tmp_path: Path) -> None:
     assert scored.exit_code == 0, scored.output
     prompts = [p.read_text() for p in cache.rglob("*.json")]
     assert any("How the experts scored this dimension on 8 labelled items" in p for p in prompts)
+
+
+def test_a_labels_file_for_every_dimension_serves_a_run_on_some(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    labels = write_notebooks(nbs, 8)
+    other = [{**lb, "dimension": "model_use"} for lb in labels]
+    lines = [json.dumps(lb) for lb in labels + other]
+    (nbs / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    common = ["--rubric", "ml-notebook", "--labels", str(nbs / "labels.jsonl"), "--items"]
+    common += [str(nbs), "--model", "fake:lenient", "--embedder", "fake"]
+    common += ["--dimension", "data_imputation", "--cache-dir", str(tmp_path / "cache")]
+    aligned = runner.invoke(app, ["align", *common, "--out", str(tmp_path / "judge.json")])
+    assert aligned.exit_code == 0, aligned.output
+    memory = json.loads((tmp_path / "judge.json").read_text())["memory"]["dimensions"]
+    assert set(memory) == {"data_imputation"}
+    run = ["evaluate", *common, "--folds", "2", "--resamples", "100", "--out"]
+    evaluated = runner.invoke(app, [*run, str(tmp_path / "run")])
+    assert evaluated.exit_code == 0, evaluated.output
+    # A dimension the rubric does not have at all is still an error naming the file.
+    (nbs / "labels.jsonl").write_text(json.dumps({**labels[0], "dimension": "vibes"}) + "\n")
+    bad = runner.invoke(app, [*run, str(tmp_path / "run2")])
+    assert bad.exit_code == 1 and "unknown dimension 'vibes'" in bad.output
+    assert "labels.jsonl" in bad.output

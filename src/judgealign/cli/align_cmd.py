@@ -68,11 +68,10 @@ def align(
 ) -> None:
     """Fit a judge on expert labels; refitting an existing --out only distils new labels."""
     check_score_maps(blend, recalibrate)
-    rub = load_rubric(rubric)
-    if dimension:
-        rub = rub.subset(list(dimension))
+    full = load_rubric(rubric)
+    rub = full.subset(list(dimension)) if dimension else full
     loaded_items = load_items_and_refs(items or _default_items(labels))
-    lbs = labels_for_items(labels, rub, loaded_items)
+    lbs = labels_for_items(labels, full, loaded_items, rub.dimension_ids)
     if not lbs:
         raise DataError(f"{labels}: no label matches the given items and rubric dimensions")
     if out.exists():

@@ -156,15 +156,14 @@ def ratings_or_items(
         return rubric, list(ds.items), list(ds.labels), list(ds.rater_labels)
     if rubric_name is None:
         raise DataError("give --rubric (a built-in name or a YAML file), or --ratings FILE.jsonl")
-    rubric = load_rubric(rubric_name)
-    if dimensions:
-        rubric = rubric.subset(list(dimensions))
+    full = load_rubric(rubric_name)
+    rubric = full.subset(list(dimensions)) if dimensions else full
     if not items_paths:
         raise DataError("give the items to judge (notebooks, folders or a .jsonl of texts)")
     items = load_items_and_refs(items_paths)
     labels: list[Label] = []
     if labels_path is not None:
-        labels = labels_for_items(labels_path, rubric, items)
+        labels = labels_for_items(labels_path, full, items, rubric.dimension_ids)
     if limit is not None:
         items = items[:limit]
         keep = {it.id for it in items}
@@ -178,8 +177,17 @@ def load_items_and_refs(paths: Sequence[Path]) -> list[Item]:
     return load_items([str(p) for p in paths])
 
 
-def labels_for_items(labels_path: Path, rubric: Rubric, items: Sequence[Item]) -> list[Label]:
-    """Read labels and point each at its item's id (labels may name items by path)."""
+def labels_for_items(
+    labels_path: Path,
+    rubric: Rubric,
+    items: Sequence[Item],
+    dimensions: Sequence[str] | None = None,
+) -> list[Label]:
+    """Read labels and point each at its item's id (labels may name items by path).
+
+    Labels are checked against the whole ``rubric`` and then kept for ``dimensions`` only, so
+    a labels file covering every dimension still serves a run on some of them.
+    """
     from judgealign.data.items_io import resolve_item_ref
     from judgealign.data.labels_io import read_labels
 
@@ -192,8 +200,8 @@ def labels_for_items(labels_path: Path, rubric: Rubric, items: Sequence[Item]) -
             # Labels for items not being judged are fine (e.g. scoring a subset).
             continue
         out.append(lb if item.id == lb.item else lb.model_copy(update={"item": item.id}))
-    rubric_dims = set(rubric.dimension_ids)
-    return [lb for lb in out if lb.dimension in rubric_dims]
+    wanted = set(dimensions if dimensions is not None else rubric.dimension_ids)
+    return [lb for lb in out if lb.dimension in wanted]
 
 
 def fail(message: str) -> None:
