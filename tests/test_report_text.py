@@ -12,7 +12,7 @@ from rich.console import Console
 from judgealign.demo import load_demo
 from judgealign.evaluation.experiment import run_evaluation
 from judgealign.judge.params import JudgeParams
-from judgealign.report.console import render_console
+from judgealign.report.console import console_table, render_console
 from judgealign.report.markdown import render_markdown, write_markdown
 from judgealign.report.model import EvaluationReport, Interval
 from judgealign.report.table import fmt_interval, fmt_p, summary_rows
@@ -69,6 +69,26 @@ def test_console_table_shows_every_dimension_and_footer(report: EvaluationReport
     assert "Baseline MAE [CI]" in text and "p (Holm)" in text
     assert "leakage check: passed" in text
     assert "alignment:" in text and "scoring:" in text
+
+
+@pytest.mark.parametrize(
+    ("width", "shown", "hidden"),
+    [
+        (220, ["Calib. base", "Median pred.", "Baseline MAE [CI]", "p (Holm)"], []),
+        (110, ["Baseline MAE [CI]", "Change", "p (Holm)"], ["Calib. base", "Bias"]),
+        (80, ["Aligned MAE [CI]", "Change", "p (Holm)"], ["Baseline MAE [CI]", "Median pred."]),
+    ],
+)
+def test_console_table_keeps_the_comparison_readable_when_narrow(
+    report: EvaluationReport, width: int, shown: list[str], hidden: list[str]
+) -> None:
+    buf = io.StringIO()
+    Console(file=buf, width=width, color_system=None).print(console_table(report, width=width))
+    lines = buf.getvalue().splitlines()
+    assert all(len(ln.rstrip()) <= width for ln in lines)
+    text = buf.getvalue()
+    assert all(col in text for col in shown) and not any(col in text for col in hidden)
+    assert "…" not in text  # nothing truncated
 
 
 def test_console_warns_on_reference_scheme(report: EvaluationReport) -> None:

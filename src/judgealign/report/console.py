@@ -10,7 +10,9 @@ from judgealign.report.model import EvaluationReport
 from judgealign.report.table import COLUMNS, footer_lines, summary_rows
 
 # Dropped first when the terminal is narrow; the MAE columns are what the table is for.
-_OPTIONAL = ("Bias", "Median pred.", "Human-human")
+_OPTIONAL = ("Bias", "Median pred.", "Calib. base", "Human-human")
+# Below 100 columns these go too: the change and its p say how the variant compares.
+_NARROW_OPTIONAL = ("n", "Baseline MAE [CI]")
 
 
 def console_table(
@@ -18,17 +20,18 @@ def console_table(
 ) -> Table:
     """The per-dimension table: baseline vs aligned MAE with CIs, change and p-values.
 
-    Below 130 columns of ``width`` the bias and reference columns are left out (they are in
-    the HTML and Markdown reports).
+    Below 130 columns of ``width`` the bias and reference columns are left out, below 100
+    also n and the baseline's MAE (all are in the HTML and Markdown reports).
 
     >>> from rich.console import Console
     >>> Console().print(console_table(report))  # doctest: +SKIP
     """
     title = f"{report.config.rubric_id}: judge vs experts (MAE, lower is better)"
     table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    keep = [
-        i for i, col in enumerate(COLUMNS) if width is None or width >= 130 or col not in _OPTIONAL
-    ]
+    dropped: tuple[str, ...] = ()
+    if width is not None and width < 130:
+        dropped = _OPTIONAL + (_NARROW_OPTIONAL if width < 100 else ())
+    keep = [i for i, col in enumerate(COLUMNS) if col not in dropped]
     for i in keep:
         col = COLUMNS[i]
         left = col in ("Dimension", "Variant")
