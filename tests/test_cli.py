@@ -266,6 +266,8 @@ def test_align_base_rates_reach_the_judges_prompt(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--calibrate", "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
     assert json.loads(judge_file.read_text())["params"]["base_rates"] is True
+    shown = " ".join(result.output.split())
+    assert "base rates: How the experts scored this dimension on 8 labelled items" in shown
     new = tmp_path / "new"
     write_notebooks(new, 1)
     (new / "nb0.ipynb").rename(new / "fresh.ipynb")  # not a labelled item's id

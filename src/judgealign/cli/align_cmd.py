@@ -26,6 +26,7 @@ from judgealign.errors import DataError
 from judgealign.judge.judge import Judge
 from judgealign.judge.params import JudgeParams
 from judgealign.judge.persistence import load_judge, save_judge
+from judgealign.memory.base_rates import describe_base_rates
 from judgealign.rubric import load_rubric
 
 memory_app = typer.Typer(help="Inspect or edit an aligned judge's memory.", no_args_is_help=True)
@@ -162,9 +163,14 @@ def _show(judge: Judge, dimension: str | None) -> None:
             )
     for d in dims:
         guidelines = memory.guidelines(d)
-        if not guidelines:
+        rates = ""
+        if judge.params.base_rates:
+            rates = describe_base_rates(memory.episodes(d), judge.rubric.dimension(d).scale)
+        if not guidelines and not rates:
             continue
         console.print(f"\n[bold]{escape(d)}[/bold]")
+        if rates:
+            console.print(f"  base rates: {escape(rates)}", highlight=False)
         for g in guidelines:
             more = " ..." if g.support > 4 else ""
             console.print(
