@@ -72,6 +72,7 @@ def test_mqm_penalties_are_lower_is_better_with_per_category_notes() -> None:
     scale = rubric.dimension("accuracy_penalty").scale
     assert "best" in scale.anchors[0] and "worst" in scale.anchors[25]
     assert "lower is better" in rubric.dimension("accuracy_penalty").description
+    assert scale.lower_is_better and scale.best == 0
     for label in ds.labels:
         if label.dimension == "accuracy_penalty" and label.rationale:
             assert "accuracy" in label.rationale.lower()
@@ -94,6 +95,7 @@ def test_generated_anchors_interpolate(tmp_path: Path) -> None:
     assert ds.items[0].inputs == {"dialogue": "a\nb"}
     rubric = rubric_for_ratings(ds)
     assert list(rubric.dimension("quality").scale.anchors) == [1, 2, 3, 4, 5]
+    assert not rubric.dimension("quality").scale.lower_is_better
     assert sorted(rubric.dimension("overall").scale.anchors) == [0, 50, 100]
 
 

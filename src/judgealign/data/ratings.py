@@ -278,6 +278,7 @@ def rubric_for_ratings(dataset: RatingsDataset, path: str | Path | None = None) 
                     "min": low,
                     "max": high,
                     "anchors": {lv: _anchor(dimension, lv, low, high) for lv in levels},
+                    "lower_is_better": lower_is_better(dimension),
                 },
             }
         )
