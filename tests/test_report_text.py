@@ -76,7 +76,7 @@ def test_console_table_shows_every_dimension_and_footer(report: EvaluationReport
     [
         (220, ["Calib. base", "Median pred.", "Baseline MAE [CI]", "p (Holm)"], []),
         (110, ["Baseline MAE [CI]", "Change", "p (Holm)"], ["Calib. base", "Bias"]),
-        (80, ["Aligned MAE [CI]", "Change", "p (Holm)"], ["Baseline MAE [CI]", "Median pred."]),
+        (80, ["Baseline MAE [CI]", "Aligned MAE [CI]", "p (Holm)"], ["Change", "Median pred."]),
     ],
 )
 def test_console_table_keeps_the_comparison_readable_when_narrow(

@@ -11,8 +11,8 @@ from judgealign.report.table import COLUMNS, footer_lines, summary_rows
 
 # Dropped first when the terminal is narrow; the MAE columns are what the table is for.
 _OPTIONAL = ("Bias", "Median pred.", "Calib. base", "Human-human")
-# Below 100 columns these go too: the change and its p say how the variant compares.
-_NARROW_OPTIONAL = ("n", "Baseline MAE [CI]")
+# Below 100 columns these go too: both MAEs with their CIs and the p are what must stay whole.
+_NARROW_OPTIONAL = ("n", "Change")
 
 
 def console_table(
@@ -21,7 +21,7 @@ def console_table(
     """The per-dimension table: baseline vs aligned MAE with CIs, change and p-values.
 
     Below 130 columns of ``width`` the bias and reference columns are left out, below 100
-    also n and the baseline's MAE (all are in the HTML and Markdown reports).
+    also n and the change (all are in the HTML and Markdown reports).
 
     >>> from rich.console import Console
     >>> Console().print(console_table(report))  # doctest: +SKIP
