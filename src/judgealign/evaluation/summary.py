@@ -146,16 +146,17 @@ def _calibration_lines(
     rubric: Rubric,
     data: EvaluationData,
     variants: Sequence[str],
-    group_of: dict[str, str],
+    calibrated_baseline: dict[str, dict[str, float]],
     *,
     seed: int,
     n_resamples: int,
 ) -> list[CalibrationLine]:
     """Per recalibrated variant and dimension: fold maps, held-out MAE calibrated vs raw, and
-    against calibration alone (the baseline's scores through a map fitted per fold)."""
+    against calibration alone (``calibrated_baseline``: dimension -> item -> error of the
+    baseline's scores through a map fitted per fold)."""
     lines = []
     for dim in rubric.dimensions:
-        alone = _calibrated_baseline(dim, data, group_of, seed)
+        alone = calibrated_baseline.get(dim.id, {})
         for variant in variants:
             fitted = [
                 c[dim.id][variant]
@@ -311,8 +312,14 @@ def build_report(
         comparisons.extend(c.model_copy(update={"p_holm": adjusted[d]}) for d, c in raw.items())
     references = []
     group_of = {it.id: it.group_id for it in items}
+    # Fitted once: the reference line and the recalibrated variants' comparison both read it.
+    calibrated_baseline = (
+        {d.id: _calibrated_baseline(d, data, group_of, seed) for d in rubric.dimensions}
+        if "baseline" in variants
+        else {}
+    )
     for dim in rubric.dimensions:
-        alone = _calibrated_baseline(dim, data, group_of, seed) if "baseline" in variants else {}
+        alone = calibrated_baseline.get(dim.id, {})
         rmap = _rater_map(rater_labels, dim.id)
         multi = sum(1 for v in rmap.values() if len(v) >= 2)
         hh = None
@@ -396,7 +403,7 @@ def build_report(
             rubric,
             data,
             variants,
-            group_of,
+            calibrated_baseline,
             seed=seed,
             n_resamples=n_resamples,
         ),
