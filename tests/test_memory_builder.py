@@ -12,7 +12,6 @@ from judgealign.data.item import Item
 from judgealign.data.label import Label
 from judgealign.errors import DataError
 from judgealign.judge.judge import Judge
-from judgealign.judge.params import JudgeParams
 from judgealign.memory.builder import MemoryBuilder
 from judgealign.memory.store import AlignmentMemory
 from judgealign.providers.types import ChatRequest
@@ -51,7 +50,6 @@ async def fit(
     builder: MemoryBuilder,
     labels: list[Label],
     memory: AlignmentMemory | None = None,
-    judge_scores: dict[str, float | None] | None = None,
 ) -> AlignmentMemory:
     items = sorted({lb.item for lb in labels})
     vecs = await FakeEmbedder(dim=64).embed([f"{TOPICS[int(i[2:]) % 4]} {i}" for i in items])
@@ -61,7 +59,6 @@ async def fit(
         texts={i: f"text of {i}" for i in items},
         embeddings=dict(zip(items, vecs, strict=True)),
         groups={i: f"group{int(i[2:]) // 2}" for i in items},
-        judge_scores=judge_scores or {},
         memory=memory,
     )
 
@@ -169,15 +166,6 @@ async def test_forget_unknown_ids_lists_them() -> None:
         await builder(FakeLLM()).forget(mem, {"nope::x::y"}, RUBRIC)
 
 
-async def test_judge_scores_reach_reflection_and_episodes() -> None:
-    labels = labels_for(range(3))
-    llm = FakeLLM()
-    scores: dict[str, float | None] = {lb.id: 3.0 for lb in labels}
-    mem = await fit(builder(llm), labels, judge_scores=scores)
-    assert 'judge_score="3"' in prompts(llm.calls)
-    assert mem.summary()["imputation"]["disagreements"] == 2
-
-
 async def test_save_load_round_trip_keeps_context(tmp_path: Path) -> None:
     mem = await fit(builder(FakeLLM()), labels_for(range(10)))
     path = tmp_path / "memory.json"
@@ -188,7 +176,6 @@ async def test_save_load_round_trip_keeps_context(tmp_path: Path) -> None:
         k=3,
         similarity_floor=-1.0,
         max_per_group=1,
-        prefer_disagreements=True,
         max_guidelines=2,
         guideline_budget_tokens=60,
         exclude_items={"nb01"},
@@ -227,7 +214,6 @@ async def test_corrupt_and_newer_files_raise_data_error() -> None:
             texts={},
             embeddings={},
             groups={},
-            judge_scores={},
             memory=mem,
         )
 
@@ -240,7 +226,6 @@ async def test_missing_item_text_is_a_data_error() -> None:
             texts={},
             embeddings={},
             groups={},
-            judge_scores={},
             memory=None,
         )
 
@@ -263,10 +248,7 @@ def test_judge_end_to_end_with_mimic() -> None:
     ]
     llm = FakeLLM("mimic")
     judge = Judge(
-        RUBRIC,
-        JudgeParams(model="fake:mimic", k=2, similarity_floor=0.0),
-        llm=llm,
-        embedder=FakeEmbedder(),
+        RUBRIC, model=llm, embedder=FakeEmbedder(), k=2, similarity_floor=0.0, context_ratio=None
     )
     judge.fit(labels, items)
     assert judge.memory_ is not None and judge.memory_.guidelines("imputation")
@@ -283,12 +265,7 @@ def test_judge_end_to_end_with_mimic() -> None:
     assert len(llm.calls) == n
     # Scoring with another embedder than the memory was built with is refused, not silently
     # retrieving by meaningless cosines.
-    other = Judge(
-        RUBRIC,
-        JudgeParams(model="fake:mimic", k=2),
-        llm=llm,
-        embedder=FakeEmbedder(name="fake-other"),
-    )
+    other = Judge(RUBRIC, model=llm, embedder=FakeEmbedder(name="fake-other"), k=2)
     other.memory_ = judge.memory_
     with pytest.raises(DataError, match="built with embedder 'fake'"):
         other.predict(queries, dimensions=["imputation"])

@@ -21,7 +21,6 @@ def episode(
     group: str | None = None,
     rater: str = "r",
     score: float = 2,
-    judge: float | None = None,
 ) -> Episode:
     return Episode(
         id=f"{item}::d::{rater}",
@@ -32,7 +31,6 @@ def episode(
         text=f"text of {item}",
         score=score,
         rationale="why",
-        judge_score=judge,
     )
 
 
@@ -94,24 +92,6 @@ def test_ties_are_broken_by_episode_id_deterministically() -> None:
     assert first == [eps[r].item for r, _ in idx.search(v, k=3, similarity_floor=0.0)]
 
 
-def test_disagreement_preference_reorders_near_ties_only() -> None:
-    q = unit(1, 0, 0)
-    close = (episode("agree", score=2, judge=2), unit(1, 0.05, 0))
-    near = (episode("disagree", score=1, judge=3), unit(1, 0.15, 0))
-    far = (episode("far", score=1, judge=3), unit(1, 1.5, 0))
-    idx, eps = index([close, near, far])
-    plain = [eps[r].item for r, _ in idx.search(q, k=3, similarity_floor=-1.0)]
-    preferred = [
-        eps[r].item for r, _ in idx.search(q, k=3, similarity_floor=-1.0, prefer_disagreements=True)
-    ]
-    assert plain == ["agree", "disagree", "far"]
-    assert preferred == ["disagree", "agree", "far"]
-    # the bonus never lifts an episode over the floor
-    floor = float(unit(1, 1.5, 0) @ q) + 0.01
-    hits = idx.search(q, k=3, similarity_floor=floor, prefer_disagreements=True)
-    assert "far" not in [eps[r].item for r, _ in hits]
-
-
 def test_search_scales_past_oversampling_when_groups_saturate() -> None:
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(400, 16)).astype(np.float32)
@@ -155,7 +135,6 @@ def test_context_on_memory_and_unknown_dimension() -> None:
         k=1,
         similarity_floor=0.0,
         max_per_group=1,
-        prefer_disagreements=False,
         max_guidelines=3,
         guideline_budget_tokens=100,
         exclude_items=set(),
@@ -167,7 +146,6 @@ def test_context_on_memory_and_unknown_dimension() -> None:
         k=1,
         similarity_floor=0.0,
         max_per_group=1,
-        prefer_disagreements=False,
         max_guidelines=3,
         guideline_budget_tokens=100,
         exclude_items=set(),

@@ -57,7 +57,6 @@ async def fit(
         texts={i: f"notebook {i}" for i in items},
         embeddings=dict(zip(items, vecs, strict=True)),
         groups={i: i for i in items},
-        judge_scores={},
         memory=memory,
     )
 
@@ -74,7 +73,7 @@ def test_plan_puts_every_label_in_exactly_one_batch() -> None:
     ids = [v.id for batch in plan for v, _ in batch]
     assert sorted(ids) == sorted(v.id for v in views)
     assert len(plan) > 1
-    room = 1200 - distiller.fixed_tokens(dim, False)
+    room = 1200 - distiller.fixed_tokens(dim)
     from judgealign.render.tokens import estimate_tokens
 
     for batch in plan:
@@ -102,7 +101,7 @@ async def test_distillation_batches_by_token_budget() -> None:
         for n in (1, 2, 3)
         for lb in labels
     )
-    budget = probe.fixed_tokens(dim, False) + 3 * block + 1
+    budget = probe.fixed_tokens(dim) + 3 * block + 1
     llm = FakeLLM()
     builder = MemoryBuilder(
         reflection=llm, embedder=FakeEmbedder(dim=64), batch_budget_tokens=budget, max_guidelines=50
@@ -110,7 +109,7 @@ async def test_distillation_batches_by_token_budget() -> None:
     await fit(builder, labels)
     calls = reflection_calls(llm)
     assert len(calls) == 4
-    shown = [m.group(4) for c in calls for m in LABEL_TAG.finditer(c.messages[-1].content)]
+    shown = [m.group(3) for c in calls for m in LABEL_TAG.finditer(c.messages[-1].content)]
     assert sorted(shown) == sorted(lb.rationale for lb in labels)  # each label exactly once
 
 
@@ -134,7 +133,7 @@ async def test_guidelines_keep_provenance_within_their_batch() -> None:
     )
     batches = []
     for call in reflection_calls(llm):
-        shown = {m.group(4).strip() for m in LABEL_TAG.finditer(call.messages[-1].content)}
+        shown = {m.group(3).strip() for m in LABEL_TAG.finditer(call.messages[-1].content)}
         batches.append({lb.id for lb in labels if lb.rationale in shown})
     guidelines = memory.guidelines(DIM)
     assert guidelines

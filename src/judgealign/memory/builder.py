@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from judgealign.rubric.model import Dimension, Rubric
 
 
 def _view(ep: Episode) -> LabelView:
-    return LabelView(id=ep.id, score=ep.score, rationale=ep.rationale, judge_score=ep.judge_score)
+    return LabelView(id=ep.id, score=ep.score, rationale=ep.rationale)
 
 
 def _existing_drafts(dm: DimensionMemory, skip: set[str] | None = None) -> list[Draft]:
@@ -41,7 +41,7 @@ class MemoryBuilder:
     >>> from judgealign.testing import FakeEmbedder, FakeLLM
     >>> b = MemoryBuilder(reflection=FakeLLM(), embedder=FakeEmbedder())
     >>> b.max_guidelines
-    12
+    6
     """
 
     def __init__(
@@ -49,9 +49,9 @@ class MemoryBuilder:
         *,
         reflection: LLM,
         embedder: Embedder,
-        max_guidelines: int = 12,
+        max_guidelines: int = 6,
         merge_threshold: float = 0.9,
-        batch_budget_tokens: int = 6000,
+        batch_budget_tokens: int = 3000,
         seed: int = 0,
         distil: bool = True,
     ) -> None:
@@ -93,15 +93,16 @@ class MemoryBuilder:
         texts: Mapping[str, str],
         embeddings: Mapping[str, np.ndarray],
         groups: Mapping[str, str],
-        judge_scores: Mapping[str, float | None],
         memory: AlignmentMemory | None,
+        on_dimension: Callable[[str], None] | None = None,
     ) -> AlignmentMemory:
         """A new memory holding ``memory`` plus ``labels``.
 
         Labels already in ``memory`` with the same score and rationale cost nothing; a known
         id whose score or rationale changed is forgotten (with everything derived from it)
         and added again. ``texts``/``embeddings``/``groups`` are needed for items of new
-        labels only (a changed label reuses its stored episode's).
+        labels only (a changed label reuses its stored episode's). ``on_dimension`` is told
+        each dimension as its guidelines are done (progress).
         """
         base = memory if memory is not None else AlignmentMemory.empty(self.embedder.name)
         base.check_embedder(self.embedder.name)
@@ -122,7 +123,7 @@ class MemoryBuilder:
         if not fresh and not changed:
             return base.model_copy()
         episodes = [
-            self._episode(lb, texts, embeddings, groups, judge_scores, old.get(lb.id))
+            self._episode(lb, texts, embeddings, groups, old.get(lb.id))
             for lb in [*fresh, *changed]
         ]
         if changed:
@@ -138,9 +139,14 @@ class MemoryBuilder:
         for ep, vec in episodes:
             by_dim.setdefault(ep.dimension, []).append((ep, vec))
         names = sorted(by_dim)
-        built = await asyncio.gather(
-            *(self._add(rubric, base.dimension(d), d, by_dim[d], dim) for d in names)
-        )
+
+        async def add(d: str) -> DimensionMemory:
+            built = await self._add(rubric, base.dimension(d), d, by_dim[d], dim)
+            if on_dimension is not None:
+                on_dimension(d)
+            return built
+
+        built = await asyncio.gather(*(add(d) for d in names))
         dims = dict(base.dimensions)
         dims.update(zip(names, built, strict=True))
         return AlignmentMemory(embedder=base.embedder, dim=dim, dimensions=dims)
@@ -151,7 +157,6 @@ class MemoryBuilder:
         texts: Mapping[str, str],
         embeddings: Mapping[str, np.ndarray],
         groups: Mapping[str, str],
-        judge_scores: Mapping[str, float | None],
         previous: tuple[Episode, np.ndarray] | None,
     ) -> tuple[Episode, np.ndarray]:
         prev_ep = previous[0] if previous is not None else None
@@ -162,9 +167,6 @@ class MemoryBuilder:
         if text is None or vec is None:
             missing = "text" if text is None else "embedding"
             raise DataError(f"label {lb.id}: no {missing} for item {lb.item!r}; pass its item")
-        judge = judge_scores.get(lb.id)
-        if judge is None and prev_ep is not None:
-            judge = prev_ep.judge_score  # the judge scored the item, not the label
         ep = Episode(
             id=lb.id,
             item=lb.item,
@@ -174,7 +176,6 @@ class MemoryBuilder:
             text=text,
             score=lb.score,
             rationale=lb.rationale,
-            judge_score=judge,
         )
         return ep, np.asarray(vec, dtype=np.float32).reshape(-1)
 
@@ -197,7 +198,7 @@ class MemoryBuilder:
             e.id: (e, np.asarray(v)) for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
         }
         rows.update({e.id: (e, v) for e, v in new})
-        return self._dimension(name, kept, rows, [*dm.failures, *failures], dim, dm)
+        return self._dimension(name, kept, rows, [*dm.failures, *failures], dim)
 
     async def _distil_into(
         self, kept: list[Draft], dimension: Dimension, views: list[LabelView], dim: int
@@ -223,13 +224,9 @@ class MemoryBuilder:
         rows: Mapping[str, tuple[Episode, np.ndarray]],
         failures: Sequence[DistillFailure],
         dim: int,
-        previous: DimensionMemory,
     ) -> DimensionMemory:
         ids = sorted(rows)
-        # Calibrations keep their points (the judge refits them): later labels are scored on
-        # their own, forgotten ones drop out at the refit. The blend is refitted from scratch.
         return DimensionMemory(
-            calibrations=previous.calibrations,
             guidelines=tuple(Guideline.create(name, d.text, d.sources) for d in drafts),
             guideline_scores=tuple(d.score for d in drafts),
             guideline_vectors=_stack([d.vector for d in drafts if d.vector is not None], dim),
@@ -293,4 +290,4 @@ class MemoryBuilder:
             views = [_view(rows[s][0]) for s in remaining if s in rows]
             drafts, fails = await self._distil_into(drafts, rubric.dimension(name), views, dim)
             failures += fails
-        return self._dimension(name, drafts, rows, failures, dim, dm)
+        return self._dimension(name, drafts, rows, failures, dim)

@@ -15,11 +15,6 @@ import numpy.typing as npt
 
 from judgealign.memory.records import Episode
 
-# Ranking bonus per score point the unaligned judge was off, capped at MAX_DISAGREEMENT
-# points: enough to reorder near-ties in favour of the cases the judge got wrong (the most
-# instructive examples), too small to let a far-off episode beat a close one.
-DISAGREEMENT_BONUS = 0.03
-MAX_DISAGREEMENT = 2.0
 # How many candidates to partially sort per wanted episode before the diversity filter.
 OVERSAMPLE = 4
 
@@ -58,10 +53,6 @@ class EpisodeIndex:
         for n, e in enumerate(episodes):
             rows[e.item].append(n)
         self.item_rows = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
-        disagreement = np.fromiter(
-            (e.disagreement for e in episodes), dtype=np.float32, count=len(episodes)
-        )
-        self.bonus = np.minimum(disagreement, MAX_DISAGREEMENT) * DISAGREEMENT_BONUS
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -73,23 +64,22 @@ class EpisodeIndex:
         k: int,
         similarity_floor: float,
         max_per_group: int = 1,
-        prefer_disagreements: bool = False,
         exclude_items: Collection[str] = (),
         exclude_groups: Collection[str] = (),
     ) -> list[tuple[int, float]]:
         """Up to ``k`` ``(row, cosine)`` pairs, best first.
 
-        Rules: cosine below ``similarity_floor`` never qualifies (the bonus does not lift an
-        episode over the floor); at most ``max_per_group`` episodes per group and one per
-        item (several raters of one item never fill several slots); ties go to the lower
-        row, i.e. the smaller episode id, so results are deterministic. ``exclude_items`` and
-        ``exclude_groups`` take those items' or groups' episodes out of the running.
+        Rules: cosine below ``similarity_floor`` never qualifies; at most ``max_per_group``
+        episodes per group and one per item (several raters of one item never fill several
+        slots); ties go to the lower row, i.e. the smaller episode id, so results are
+        deterministic. ``exclude_items`` and ``exclude_groups`` take those items' or groups'
+        episodes out of the running.
         """
         n = len(self)
         if k <= 0 or n == 0:
             return []
         sims = self.vectors @ np.asarray(query, dtype=np.float32).reshape(-1)
-        rank = sims + self.bonus if prefer_disagreements else sims.copy()
+        rank = sims.copy()
         rank[sims < similarity_floor] = -np.inf
         for item in exclude_items:
             rows = self.item_rows.get(item)

@@ -48,8 +48,7 @@ class Guideline(BaseModel):
 class Episode(BaseModel):
     """A labelled example kept verbatim: the rendered item (truncated), the expert's verdict.
 
-    ``id`` is the label id. ``judge_score`` is the unaligned judge's score on the same item,
-    when alignment ran it, so that disagreements can be preferred at retrieval.
+    ``id`` is the label id.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -63,8 +62,3 @@ class Episode(BaseModel):
     text: str
     score: float
     rationale: str = ""
-    judge_score: float | None = None
-
-    @property
-    def disagreement(self) -> float:
-        return 0.0 if self.judge_score is None else abs(self.judge_score - self.score)

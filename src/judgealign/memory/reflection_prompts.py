@@ -29,7 +29,7 @@ PARSE_REMINDER = (
 )
 
 LABEL_TAG = re.compile(
-    r'<label n="(\d+)" expert_score="([^"]*)"(?: judge_score="([^"]*)")?>\n(.*?)\n</label>',
+    r'<label n="(\d+)" expert_score="([^"]*)">\n(.*?)\n</label>',
     re.DOTALL,
 )
 GUIDELINE_TAG = re.compile(
@@ -44,7 +44,6 @@ class LabelView:
     id: str
     score: float
     rationale: str
-    judge_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +79,8 @@ def render_dimension_brief(dimension: Dimension) -> str:
 
 
 def render_label(n: int, view: LabelView, rationale: str | None = None) -> str:
-    judge = ""
-    if view.judge_score is not None:
-        judge = f' judge_score="{_fmt(view.judge_score)}"'
     body = _clean(view.rationale if rationale is None else rationale) or "(no justification)"
-    return f'<label n="{n}" expert_score="{_fmt(view.score)}"{judge}>\n{body}\n</label>'
+    return f'<label n="{n}" expert_score="{_fmt(view.score)}">\n{body}\n</label>'
 
 
 # Per guideline, so that max_guidelines of them fit the answer budget (DISTIL_MAX_TOKENS):
@@ -158,18 +154,11 @@ def resolution_schema(n_drafts: int = 50) -> dict[str, Any]:
     }
 
 
-def distil_header(dimension: Dimension, has_judge: bool) -> str:
-    judge_note = (
-        " judge_score is the score an unaligned AI judge gave the same item: where it differs "
-        "from the expert, find the criterion the AI judge missed (typically leniency or an "
-        "overlooked technical flaw)."
-        if has_judge
-        else ""
-    )
+def distil_header(dimension: Dimension) -> str:
     return (
         render_dimension_brief(dimension)
         + "\n\nBelow are expert verdicts on different items for this dimension: the expert's "
-        "score and justification." + judge_note + " Infer the criteria the experts actually "
+        "score and justification. Infer the criteria the experts actually "
         "apply, especially where they are stricter, more lenient or more specific than the "
         "rubric's wording, and when they consider the dimension not applicable."
     )
@@ -199,13 +188,12 @@ def distil_request(
     model: str,
     dimension: Dimension,
     blocks: Sequence[str],
-    has_judge: bool,
     max_guidelines: int,
     seed: int,
     reminder: bool = False,
 ) -> ChatRequest:
     parts = [
-        distil_header(dimension, has_judge),
+        distil_header(dimension),
         "\n\n".join(blocks),
         distil_footer(max_guidelines),
     ]

@@ -103,11 +103,11 @@ class Distiller:
         self.seed = seed
 
     # -- batching ---------------------------------------------------------------------------
-    def fixed_tokens(self, dimension: Dimension, has_judge: bool) -> int:
+    def fixed_tokens(self, dimension: Dimension) -> int:
         """Tokens every distillation call spends besides the labels."""
         return (
             _estimate(REFLECTION_SYSTEM)
-            + _estimate(distil_header(dimension, has_judge))
+            + _estimate(distil_header(dimension))
             + _estimate(distil_footer(self.max_guidelines))
             + 8
         )
@@ -119,10 +119,9 @@ class Distiller:
 
         The order is seeded-shuffled (after sorting by id) so a batch mixes items and scores.
         """
-        has_judge = any(v.judge_score is not None for v in views)
         room = max(
             MIN_LABEL_TOKENS * 2,
-            self.batch_budget_tokens - self.fixed_tokens(dimension, has_judge),
+            self.batch_budget_tokens - self.fixed_tokens(dimension),
         )
         ordered = sorted(views, key=lambda v: v.id)
         perm = np.random.default_rng(self.seed).permutation(len(ordered))
@@ -186,13 +185,11 @@ class Distiller:
     ) -> list[Draft] | DistillFailure:
         members = [v for v, _ in batch]
         blocks = [b for _, b in batch]
-        has_judge = any(v.judge_score is not None for v in members)
         answer = await self._ask(
             lambda reminder: distil_request(
                 model=self.llm.name,
                 dimension=dimension,
                 blocks=blocks,
-                has_judge=has_judge,
                 max_guidelines=self.max_guidelines,
                 seed=self.seed,
                 reminder=reminder,

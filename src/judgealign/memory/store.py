@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
@@ -26,16 +26,15 @@ from pydantic import (
 )
 
 from judgealign.errors import DataError
-from judgealign.memory.blend import NeighbourTable, ScoreBlend, fit_blend
-from judgealign.memory.calibration import ScoreCalibration
 from judgealign.memory.episodic import EpisodeIndex, FloatArray
 from judgealign.memory.records import Episode, Guideline
 from judgealign.memory.selection import select_guidelines
-from judgealign.rubric.model import Scale
 
 # 2: a dimension may carry a fitted score blend; an older reader would drop it silently.
 # 3: a dimension may carry score calibrations, one per judge variant.
-MEMORY_SCHEMA_VERSION = 3
+# 4: blends, calibrations and the unaligned judge's episode scores are gone (the experiments
+#    left the core); versions 1-3 load with those fields dropped.
+MEMORY_SCHEMA_VERSION = 4
 MEMORY_FORMAT = "judgealign.memory"
 
 
@@ -110,11 +109,7 @@ class DimensionMemory(BaseModel):
     episodes: tuple[Episode, ...] = ()
     episode_vectors: Matrix = Field(default_factory=lambda: np.zeros((0, 0), np.float32))
     failures: tuple[DistillFailure, ...] = ()
-    blend: ScoreBlend | None = None  # fitted when the judge blends (``JudgeParams.blend``)
-    # Variant -> its score calibration (``JudgeParams.recalibrate``, memory/calibration.py).
-    calibrations: dict[str, ScoreCalibration] = Field(default_factory=dict)
     _index: EpisodeIndex | None = PrivateAttr(default=None)
-    _neighbours: dict[int | None, NeighbourTable] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> DimensionMemory:
@@ -134,14 +129,6 @@ class DimensionMemory(BaseModel):
         if self._index is None:
             self._index = EpisodeIndex(self.episode_vectors, self.episodes)
         return self._index
-
-    def neighbours(self, scale: Scale) -> NeighbourTable:
-        """The blend's neighbour table (built on first use; keyed by what counts as N/A)."""
-        if scale.na_value not in self._neighbours:
-            self._neighbours[scale.na_value] = NeighbourTable(
-                self.episode_vectors, self.episodes, scale
-            )
-        return self._neighbours[scale.na_value]
 
 
 class AlignmentMemory(BaseModel):
@@ -187,69 +174,6 @@ class AlignmentMemory(BaseModel):
     def episodes(self, dimension: str) -> tuple[Episode, ...]:
         return self.dimension(dimension).episodes
 
-    def blends(self) -> dict[str, ScoreBlend]:
-        """Dimension -> its fitted score blend (dimensions without one are left out)."""
-        return {d: dm.blend for d, dm in sorted(self.dimensions.items()) if dm.blend is not None}
-
-    def with_blends(self, blends: dict[str, ScoreBlend | None]) -> AlignmentMemory:
-        """A copy whose listed dimensions carry the given blends (``None`` removes one)."""
-        dims = dict(self.dimensions)
-        for name, blend in blends.items():
-            if name in dims:
-                dims[name] = dims[name].model_copy(update={"blend": blend})
-        return self.model_copy(update={"dimensions": dims})
-
-    def fit_blends(self, scales: Mapping[str, Scale], *, k: int, seed: int) -> AlignmentMemory:
-        """A copy with every dimension's score blend fitted from its episodes (memory/blend.py)."""
-        return self.with_blends(
-            {
-                name: fit_blend(dm.episodes, dm.episode_vectors, scales[name], k=k, seed=seed)
-                for name, dm in self.dimensions.items()
-                if name in scales
-            }
-        )
-
-    def calibrations(self) -> dict[str, dict[str, ScoreCalibration]]:
-        """Dimension -> variant -> its score calibration (dimensions without one left out)."""
-        return {
-            d: dict(sorted(dm.calibrations.items()))
-            for d, dm in sorted(self.dimensions.items())
-            if dm.calibrations
-        }
-
-    def calibration(self, dimension: str, variant: str) -> ScoreCalibration | None:
-        dm = self.dimensions.get(dimension)
-        return None if dm is None else dm.calibrations.get(variant)
-
-    def with_calibrations(
-        self, calibrations: Mapping[str, Mapping[str, ScoreCalibration | None]]
-    ) -> AlignmentMemory:
-        """A copy whose listed dimensions and variants carry the given calibrations
-        (``None`` removes one); the others are kept."""
-        dims = dict(self.dimensions)
-        for name, by_variant in calibrations.items():
-            if name not in dims:
-                continue
-            current = dict(dims[name].calibrations)
-            for variant, cal in by_variant.items():
-                if cal is None:
-                    current.pop(variant, None)
-                else:
-                    current[variant] = cal
-            dims[name] = dims[name].model_copy(update={"calibrations": current})
-        return self.model_copy(update={"dimensions": dims})
-
-    def blended(
-        self, dimension: str, query: np.ndarray, scale: Scale, score: float, item: str
-    ) -> tuple[float, float | None] | None:
-        """(blended score, the neighbours' expert mean) for a judge's ``score`` on ``item``;
-        ``None`` without a fitted blend or when the judge answered N/A."""
-        dm = self.dimensions.get(dimension)
-        if dm is None or dm.blend is None or scale.is_na(score):
-            return None
-        nb = dm.neighbours(scale).score(query, k=dm.blend.k, exclude_items={item})
-        return dm.blend.apply(score, nb), nb
-
     def failures(self) -> tuple[DistillFailure, ...]:
         return tuple(f for dm in self.dimensions.values() for f in dm.failures)
 
@@ -276,7 +200,7 @@ class AlignmentMemory(BaseModel):
         return {g.id: g.sources for dm in self.dimensions.values() for g in dm.guidelines}
 
     def summary(self) -> dict[str, dict[str, int]]:
-        """Per dimension: episodes, guidelines, disagreements (judge != expert), failures."""
+        """Per dimension: episodes, items, raters, guidelines, failed reflection batches."""
         out: dict[str, dict[str, int]] = {}
         for name in sorted(self.dimensions):
             dm = self.dimensions[name]
@@ -286,7 +210,6 @@ class AlignmentMemory(BaseModel):
                 "items": len({e.item for e in dm.episodes}),
                 "raters": len(raters),
                 "guidelines": len(dm.guidelines),
-                "disagreements": sum(1 for e in dm.episodes if e.disagreement > 0),
                 "failed_batches": len(dm.failures),
             }
         return out
@@ -299,7 +222,6 @@ class AlignmentMemory(BaseModel):
         k: int,
         similarity_floor: float,
         max_per_group: int,
-        prefer_disagreements: bool,
         max_guidelines: int,
         guideline_budget_tokens: int,
         exclude_items: set[str],
@@ -333,7 +255,6 @@ class AlignmentMemory(BaseModel):
             k=k,
             similarity_floor=similarity_floor,
             max_per_group=max_per_group,
-            prefer_disagreements=prefer_disagreements,
             exclude_items=exclude_items,
             exclude_groups=exclude_groups,
         )

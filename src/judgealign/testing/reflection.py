@@ -55,7 +55,7 @@ def first_clause(rationale: str) -> str:
 def _guidelines(prompt: str) -> dict[str, Any]:
     groups: dict[tuple[str, str], list[int]] = {}
     for m in LABEL_TAG.finditer(prompt):
-        key = (m.group(2), first_clause(m.group(4)))
+        key = (m.group(2), first_clause(m.group(3)))
         groups.setdefault(key, []).append(int(m.group(1)))
     out = [
         {"text": f"Experts give {score} when: {clause}.", "score": _score(score), "sources": ns}
