@@ -8,9 +8,8 @@ import pytest
 
 from judgealign.data.item import Item
 from judgealign.errors import ConfigError, ParseError, ProviderError
-from judgealign.judge.judge import Judge
-from judgealign.judge.params import JudgeParams
-from judgealign.judge.parse import expected_score, parse_judgement
+from judgealign.judge.judge import Judge, clone
+from judgealign.judge.parse import parse_judgement
 from judgealign.judge.prompt import build_request, judgement_schema
 from judgealign.rubric import load_rubric
 from judgealign.rubric.model import Scale
@@ -51,12 +50,6 @@ def test_parse_rejects(text: str) -> None:
         parse_judgement(text, SCALE)
 
 
-def test_expected_score_ignores_na_mass() -> None:
-    assert expected_score({"0": 0.5, "1": 0.25, "3": 0.25}, SCALE) == pytest.approx(2.0)
-    assert expected_score(None, SCALE) is None
-    assert expected_score({"0": 1.0}, SCALE) is None
-
-
 def test_request_puts_item_first_and_schema_enum(rubric) -> None:  # type: ignore[no-untyped-def]
     dim = rubric.dimension("data_imputation")
     a = build_request(model="m", item_id="nb", item_text="ITEM TEXT", dimension=dim)
@@ -73,25 +66,9 @@ def test_request_puts_item_first_and_schema_enum(rubric) -> None:  # type: ignor
     assert a.json_schema["properties"]["score"]["enum"] == [0, 1, 2, 3]
 
 
-def test_score_first_orders_schema_and_instruction(rubric) -> None:  # type: ignore[no-untyped-def]
-    dim = rubric.dimension("data_imputation")
-    first = build_request(model="m", item_id="nb", item_text="X", dimension=dim, score_first=True)
-    last = build_request(model="m", item_id="nb", item_text="X", dimension=dim)
-    assert first.json_schema and list(first.json_schema["properties"]) == ["score", "rationale"]
-    assert last.json_schema and list(last.json_schema["properties"]) == ["rationale", "score"]
-    text = first.messages[-1].content
-    assert text.index('"score"') < text.index('"rationale"') and "score first" in text
-    # The judge passes the setting through and still parses the answer.
-    llm = FakeLLM("constant")
-    judge = Judge(rubric, JudgeParams(score_first=True), llm=llm)
-    (j,) = judge.predict([Item(id="a", output="x")], ["data_imputation"])
-    schema = llm.calls[-1].json_schema
-    assert j.ok and schema is not None and next(iter(schema["properties"])) == "score"
-
-
 def test_constant_judge_scores_midpoint(rubric) -> None:  # type: ignore[no-untyped-def]
     llm = FakeLLM("constant")
-    judge = Judge(rubric, llm=llm)
+    judge = Judge(rubric, model=llm)
     items = [Item(id=f"t{i}", output=f"text {i}") for i in range(3)]
     out = judge.predict(items)
     assert len(out) == 6 and all(j.ok and j.score == 2.0 for j in out)
@@ -102,7 +79,7 @@ def test_constant_judge_scores_midpoint(rubric) -> None:  # type: ignore[no-unty
 
 def test_unparseable_answer_retried_once_then_recorded(rubric) -> None:  # type: ignore[no-untyped-def]
     llm = FakeLLM("garbage")
-    judge = Judge(rubric, llm=llm)
+    judge = Judge(rubric, model=llm)
     (j,) = judge.predict([Item(id="a", output="x")], dimensions=["model_use"])
     assert not j.ok and j.score is None
     assert j.error is not None and j.error.startswith("unparseable")
@@ -112,13 +89,13 @@ def test_unparseable_answer_retried_once_then_recorded(rubric) -> None:  # type:
 
 def test_parse_retry_succeeds(rubric) -> None:  # type: ignore[no-untyped-def]
     llm = FakeLLM("constant", script=["nonsense", json.dumps({"rationale": "r", "score": 1})])
-    (j,) = Judge(rubric, llm=llm).predict([Item(id="a", output="x")], ["model_use"])
+    (j,) = Judge(rubric, model=llm).predict([Item(id="a", output="x")], ["model_use"])
     assert j.ok and j.score == 1.0 and j.attempts == 2
 
 
 def test_provider_error_becomes_data_not_crash(rubric) -> None:  # type: ignore[no-untyped-def]
     llm = FakeLLM("constant", script=[failing(400, transient=False)])
-    out = Judge(rubric, llm=llm).predict(
+    out = Judge(rubric, model=llm).predict(
         [Item(id="a", output="x"), Item(id="b", output="y")], ["model_use"]
     )
     errors = [j for j in out if not j.ok]
@@ -127,24 +104,52 @@ def test_provider_error_becomes_data_not_crash(rubric) -> None:  # type: ignore[
     assert sum(j.ok for j in out) == 1
 
 
-def test_expected_score_used_when_asked(rubric) -> None:  # type: ignore[no-untyped-def]
-    llm = FakeLLM("constant")
-    judge = Judge(rubric, llm=llm, use_expected_score=True)
-    (j,) = judge.predict([Item(id="a", output="x")], ["model_use"])
-    assert j.expected_score is not None and j.score == pytest.approx(j.expected_score)
-    assert llm.calls[0].score_choices == ("0", "1", "2", "3")
-
-
 def test_unknown_dimension_is_config_error(rubric) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="unknown dimension 'nope'"):
-        Judge(rubric, llm=FakeLLM()).predict([Item(id="a", output="x")], ["nope"])
+        Judge(rubric, model=FakeLLM()).predict([Item(id="a", output="x")], ["nope"])
 
 
-def test_variant_shares_memory_and_switches(rubric) -> None:  # type: ignore[no-untyped-def]
-    judge = Judge(rubric, JudgeParams(k=2), llm=FakeLLM(), embedder=FakeEmbedder())
-    base = judge.variant("baseline")
+def test_ablation_is_a_clone_sharing_memory_and_providers(rubric) -> None:  # type: ignore[no-untyped-def]
+    judge = Judge(rubric, model=FakeLLM(), embedder=FakeEmbedder(), k=3)
+    base = judge.ablation("baseline")
     assert base.params.variant == "baseline" and judge.params.variant == "full"
-    assert base.llm is judge.llm
+    assert base.llm_ is judge.llm_ and base.memory_ is judge.memory_ and base.k == 3
+    assert base is not judge
+
+
+def test_estimator_conventions(rubric) -> None:  # type: ignore[no-untyped-def]
+    judge = Judge(rubric, model="fake:mimic", embedder="fake")
+    params = judge.get_params()
+    assert len(params) <= 12 and params["rubric"] is rubric and params["model"] == "fake:mimic"
+    # The defaults are the benchmarked settings (aligned prompts within 1.5x).
+    assert (params["k"], params["max_guidelines"], params["context_ratio"]) == (2, 6, 0.5)
+    assert judge.set_params(k=4) is judge and judge.k == 4
+    copy = clone(judge, variant="episodic")
+    assert copy.get_params() == {**judge.get_params(), "variant": "episodic"}
+    assert not copy.is_fitted
+    with pytest.raises(ConfigError, match="unknown judge parameter"):
+        judge.set_params(blend=True)
+    with pytest.raises(ConfigError, match="k"):
+        judge.set_params(k=-1)
+    assert judge.k == 4  # a refused change leaves the judge as it was
+    with pytest.raises(ConfigError, match="k"):
+        Judge(rubric, model="fake:mimic", k=-1)
+
+
+def test_no_model_never_means_a_fake(rubric, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import judgealign.judge.judge as judge_module
+
+    monkeypatch.setattr(judge_module, "default_model", _no_local_model)
+    judge = Judge(rubric)
+    assert judge.model is None
+    with pytest.raises(ConfigError, match="--model"):
+        judge.predict([Item(id="a", output="x")], ["model_use"])
+
+
+def _no_local_model() -> str:
+    from judgealign.providers.defaults import default_model
+
+    return default_model(installed=lambda: False)
 
 
 def test_fake_provider_error_type() -> None:
@@ -154,8 +159,14 @@ def test_fake_provider_error_type() -> None:
 
 def test_judgement_keeps_prompt_size_when_answer_is_cached(rubric, tmp_path) -> None:  # type: ignore[no-untyped-def]
     item = Item(id="a", output="model.fit(X, y)")
-    first = Judge(rubric, llm=FakeLLM("constant"), cache_dir=tmp_path).predict([item])
-    again = Judge(rubric, llm=FakeLLM("constant"), cache_dir=tmp_path).predict([item])
+    from judgealign.providers import resolve_llm
+
+    first = Judge(rubric, model=resolve_llm(FakeLLM("constant"), cache_dir=tmp_path)).predict(
+        [item]
+    )
+    again = Judge(rubric, model=resolve_llm(FakeLLM("constant"), cache_dir=tmp_path)).predict(
+        [item]
+    )
     for j1, j2 in zip(first, again, strict=True):
         assert j1.usage.calls == 1 and j2.usage.calls == 0 and j2.usage.cached_calls == 1
         assert j1.usage.prompt_tokens and j2.usage.cached_prompt_tokens == j1.usage.prompt_tokens

@@ -1,133 +1,225 @@
 """The Judge: an estimator whose ``fit`` builds a dual memory and ``predict`` scores items.
 
-An unfitted judge is the zero-shot baseline, so baseline and aligned judges share one path.
+Configuration follows scikit-learn: parameters in the constructor, ``get_params`` /
+``set_params``, ``clone`` for an unfitted copy; work happens in methods. An unfitted judge
+(or one whose ``variant`` is ``baseline``) is the zero-shot judge, so the baseline and the
+aligned judges share one path. ``Judge`` delegates: provider names are resolved by
+``judgealign.providers``, one judgement is ``scoring.Scorer``, fitting is ``fitting``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any
 
-import numpy as np
+from pydantic import ValidationError
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
-from judgealign.errors import DataError, NotFittedError
+from judgealign.errors import ConfigError, NotFittedError
+from judgealign.judge.fitting import OnDimension, fit_memory, forget_labels
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import JudgeParams, Variant
-from judgealign.judge.scoring import judge_one
+from judgealign.judge.scoring import Scorer
 from judgealign.judge.texts import ItemTexts
+from judgealign.memory.store import AlignmentMemory
+from judgealign.providers.defaults import default_embedder, default_model
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import Usage
 from judgealign.rubric.model import Rubric
-
-if TYPE_CHECKING:
-    from judgealign.memory.builder import MemoryBuilder
-    from judgealign.memory.store import AlignmentMemory
+from judgealign.sync import run_sync
 
 OnJudgement = Callable[[Judgement], None]
+ModelLike = str | LLM | None
+EmbedderLike = str | Embedder | None
+
+# Constructor parameters, in order (get_params, clone, persistence).
+PARAM_NAMES = (
+    "rubric",
+    "model",
+    "reflection_model",
+    "embedder",
+    "variant",
+    "k",
+    "max_guidelines",
+    "context_ratio",
+    "similarity_floor",
+    "item_budget_tokens",
+    "max_tokens",
+    "seed",
+)
+_PROVIDER_PARAMS = ("model", "reflection_model", "embedder")
+
+
+def provider_spec(value: str | LLM | Embedder | None) -> str | None:
+    """A provider's name as a judge file stores it: the string given, or the full spec a
+    managed stack was made from."""
+    if value is None or isinstance(value, str):
+        return value
+    # A managed stack knows the full ``provider:model?params`` it was made from.
+    spec = getattr(value, "spec", None)
+    return spec if isinstance(spec, str) else value.name
 
 
 class Judge:
     """One judge per rubric dimension, sharing providers and memory.
 
+    ``model``, ``reflection_model`` and ``embedder`` take a provider name
+    (``openai:gpt-4.1-mini``, ``local:default``, ``fake:mimic``) or a provider object (e.g.
+    ``judgealign.resolve_llm(name, cache_dir=...)`` for a disk cache); ``None`` means the
+    embedded local model, or a one-line error when it is not installed. ``variant`` chooses
+    the memory the judge reads: ``full``, ``semantic`` (guidelines), ``episodic`` (examples)
+    or ``baseline`` (none).
+
     >>> from judgealign.rubric import load_rubric
     >>> from judgealign.data.item import Item
     >>> judge = Judge(load_rubric("ml-notebook"), model="fake:constant")
-    >>> item = Item(id="t", output="print('hi')")
-    >>> [j.score for j in judge.predict([item], dimensions=["model_use"])]
+    >>> [j.score for j in judge.predict([Item(id="t", output="print('hi')")], ["model_use"])]
     [2.0]
+    >>> len(judge.get_params())
+    12
     """
 
     def __init__(
         self,
         rubric: Rubric,
-        params: JudgeParams | None = None,
         *,
-        llm: LLM | None = None,
-        reflection_llm: LLM | None = None,
-        embedder: Embedder | None = None,
-        cache_dir: Path | None = None,
-        concurrency: int = 4,
-        retries: int = 3,
-        **overrides: Any,
+        model: ModelLike = None,
+        reflection_model: ModelLike = None,
+        embedder: EmbedderLike = None,
+        variant: Variant = "full",
+        k: int = 2,
+        max_guidelines: int = 6,
+        context_ratio: float | None = 0.5,
+        similarity_floor: float = 0.2,
+        item_budget_tokens: int = 1500,
+        max_tokens: int = 400,
+        seed: int = 0,
     ) -> None:
         self.rubric = rubric
-        self.params = (params or JudgeParams()).model_copy(update=overrides)
-        JudgeParams.model_validate(self.params.model_dump())
-        self.cache_dir = cache_dir
-        self.concurrency = concurrency
-        self.retries = retries
-        self._llm = llm
-        self._reflection_llm = reflection_llm
-        self._embedder = embedder
+        self.model = model
+        self.reflection_model = reflection_model
+        self.embedder = embedder
+        self.variant = variant
+        self.k = k
+        self.max_guidelines = max_guidelines
+        self.context_ratio = context_ratio
+        self.similarity_floor = similarity_floor
+        self.item_budget_tokens = item_budget_tokens
+        self.max_tokens = max_tokens
+        self.seed = seed
         self.memory_: AlignmentMemory | None = None
+        self._resolved: dict[str, Any] = {}
         self._texts = ItemTexts()
+        _ = self.params  # validate now: a bad value fails at construction, not mid-run
+
+    # -- configuration ----------------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (scikit-learn convention)."""
+        return {name: getattr(self, name) for name in PARAM_NAMES}
+
+    def set_params(self, **params: Any) -> Judge:
+        """Change parameters in place; a fitted memory is kept (see ``fit`` for what a
+        changed parameter means for it). Unknown names are a ConfigError."""
+        unknown = sorted(set(params) - set(PARAM_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"unknown judge parameter(s) {', '.join(unknown)}; "
+                f"choose from {', '.join(PARAM_NAMES)}"
+            )
+        old = self.get_params()
+        for name, value in params.items():
+            setattr(self, name, value)
+        try:
+            _ = self.params
+        except ConfigError:
+            for name, value in old.items():
+                setattr(self, name, value)
+            raise
+        for name in _PROVIDER_PARAMS:
+            if name in params and params[name] is not old[name]:
+                self._resolved.clear()  # re-resolve lazily, from the new names
+                break
+        return self
+
+    @property
+    def params(self) -> JudgeParams:
+        """The persisted configuration (provider names instead of objects)."""
+        values = {n: getattr(self, n) for n in PARAM_NAMES if n != "rubric"}
+        for n in _PROVIDER_PARAMS:
+            values[n] = provider_spec(values[n])
+        try:
+            return JudgeParams(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(f"judge parameter {where}: {err['msg']}") from None
 
     # -- providers --------------------------------------------------------------------------
-    def _resolve_llm(self, name_or_llm: str | LLM) -> LLM:
-        # Objects passed in are wrapped too (a ManagedLLM is kept as is), so every judge gets
-        # the same cache, retry, limit and accounting behaviour.
-        from judgealign.providers.registry import resolve_llm
+    @property
+    def llm_(self) -> LLM:
+        """The judge model, resolved (cache, retries, limits and accounting around it)."""
+        if "llm" not in self._resolved:
+            from judgealign.providers.registry import resolve_llm
 
-        return resolve_llm(
-            name_or_llm,
-            cache_dir=self.cache_dir,
-            retries=self.retries,
-            concurrency=self.concurrency,
-        )
+            self._resolved["llm"] = resolve_llm(self.model or default_model())
+        return self._resolved["llm"]  # type: ignore[no-any-return]
 
     @property
-    def llm(self) -> LLM:
-        if self._llm is None or not hasattr(self._llm, "usage"):
-            self._llm = self._resolve_llm(self._llm or self.params.model)
-        return self._llm
+    def reflection_llm_(self) -> LLM:
+        """The model that distils guidelines (the judge model unless one is named)."""
+        if "reflection" not in self._resolved:
+            from judgealign.providers.registry import resolve_llm
+
+            own = self.reflection_model
+            # A name equal to the judge model's means the same provider; objects only by
+            # identity (two fakes may share a name and still behave differently).
+            same = own is None or own is self.model or own == provider_spec(self.model)
+            self._resolved["reflection"] = self.llm_ if same else resolve_llm(own)  # type: ignore[arg-type]
+        return self._resolved["reflection"]  # type: ignore[no-any-return]
 
     @property
-    def reflection_llm(self) -> LLM:
-        if self._reflection_llm is None or not hasattr(self._reflection_llm, "usage"):
-            name = self.params.reflection_model
-            if self._reflection_llm is not None:
-                self._reflection_llm = self._resolve_llm(self._reflection_llm)
-            elif name in (None, self.params.model):
-                self._reflection_llm = self.llm
-            else:
-                assert name is not None
-                self._reflection_llm = self._resolve_llm(name)
-        return self._reflection_llm
-
-    @property
-    def embedder(self) -> Embedder:
-        if self._embedder is None or not hasattr(self._embedder, "usage"):
+    def embedder_(self) -> Embedder:
+        """The embedder, resolved (needed to fit and to retrieve examples)."""
+        if "embedder" not in self._resolved:
             from judgealign.providers.registry import resolve_embedder
 
-            self._embedder = resolve_embedder(
-                self._embedder or self.params.embedder, cache_dir=self.cache_dir
-            )
-        return self._embedder
+            self._resolved["embedder"] = resolve_embedder(self.embedder or default_embedder())
+        return self._resolved["embedder"]  # type: ignore[no-any-return]
 
     def usage(self) -> Usage:
         """Usage accumulated by this judge's providers (judge + reflection when separate)."""
+        # Provider objects passed in count from the start (their counters may be shared with
+        # other judges); names are resolved only by use, so an unused judge reports zero.
+        if not isinstance(self.model, str | None):
+            _ = self.llm_
+        if not isinstance(self.reflection_model, str | None):
+            _ = self.reflection_llm_
         total = Usage()
         seen: set[int] = set()
-        for llm in (self._llm, self._reflection_llm):
+        for key in ("llm", "reflection"):
+            llm = self._resolved.get(key)
             if llm is not None and id(llm) not in seen:
                 seen.add(id(llm))
                 total = total + getattr(llm, "usage", Usage())
         return total
 
-    # -- variants ---------------------------------------------------------------------------
-    def variant(self, variant: Variant) -> Judge:
-        """A copy with the given ablation switches that shares providers, memory and caches."""
-        # Resolve shared providers first so that copies share caches and usage counters.
-        _ = self.llm
-        if self.memory_ is not None:
-            _ = self.embedder
-        other = Judge.__new__(Judge)
-        other.__dict__.update(self.__dict__)
-        other.params = self.params.for_variant(variant)
+    # -- ablations --------------------------------------------------------------------------
+    def ablation(self, variant: Variant) -> Judge:
+        """A clone reading only part of this judge's memory (``baseline``: none of it).
+
+        It shares the fitted memory and the resolved providers, so caches and usage
+        counters are shared too; fitting the ablation does not change this judge.
+        """
+        shared: dict[str, Any] = {"variant": variant, "model": self.llm_}
+        if "reflection" in self._resolved or self.reflection_model is not None:
+            shared["reflection_model"] = self.reflection_llm_
+        if "embedder" in self._resolved or self.memory_ is not None:
+            shared["embedder"] = self.embedder_
+        other = clone(self, **shared)
+        other.memory_ = self.memory_
+        other._texts = self._texts
         return other
 
     @property
@@ -135,134 +227,59 @@ class Judge:
         return self.memory_ is not None
 
     # -- fit --------------------------------------------------------------------------------
-    def fit(self, labels: Sequence[Label], items: Iterable[Item]) -> Judge:
-        """Build (or extend) the memory from expert labels. See ``afit``."""
-        return asyncio.run(self.afit(labels, items))
+    def fit(
+        self,
+        labels: Sequence[Label],
+        items: Iterable[Item],
+        *,
+        on_dimension: OnDimension | None = None,
+    ) -> Judge:
+        """Build (or extend) the memory from expert labels. See ``afit``; works inside a
+        running event loop (Jupyter) too."""
+        return run_sync(self.afit(labels, items, on_dimension=on_dimension))
 
     async def afit(
         self,
         labels: Sequence[Label],
         items: Iterable[Item],
         *,
-        on_judgement: OnJudgement | None = None,
+        on_dimension: OnDimension | None = None,
     ) -> Judge:
-        """Distil guidelines and store episodes; only labels new to the memory cost calls."""
-        by_id = {it.id: it for it in items}
-        self._check_labels(labels, by_id)
-        known = self.memory_.label_ids() if self.memory_ is not None else set()
-        new = [lb for lb in labels if lb.id not in known]
-        needed = sorted({lb.item for lb in new})
-        texts = {
-            i: self._texts.episode_text(by_id[i], self.params.episode_budget_tokens) for i in needed
-        }
-        vectors = await self._texts.embed(
-            self.embedder, [by_id[i] for i in needed], self.params.item_budget_tokens
-        )
-        judge_scores: dict[str, float | None] = {}
-        if (self.params.calibrate or self.params.blend) and new:
-            baseline = self.variant("baseline")
-            pairs = sorted({(lb.item, lb.dimension) for lb in new})
-            results = await baseline._judge_pairs(pairs, by_id, on_judgement)
-            scores = {j.key: j.score for j in results}
-            judge_scores = {lb.id: scores.get((lb.item, lb.dimension)) for lb in new}
-        builder = self._builder(distil=self.params.semantic)
-        self.memory_ = await builder.fit(
+        """Distil guidelines and store episodes; only labels new to the memory cost calls.
+
+        Guidelines are distilled when ``variant`` reads them; ``on_dimension(d)`` is called
+        as each dimension's guidelines are done.
+        """
+        self.memory_ = await fit_memory(
             self.rubric,
+            self.params,
             labels,
-            texts=texts,
-            embeddings=vectors,
-            groups={i: by_id[i].group_id for i in needed},
-            judge_scores=judge_scores,
+            list(items),
+            reflection=self.reflection_llm_,
+            embedder=self.embedder_,
+            texts=self._texts,
             memory=self.memory_,
+            on_dimension=on_dimension,
         )
-        self._fit_blends()
-        if self.params.recalibrate:
-            await self.arecalibrate(by_id.values(), on_judgement=on_judgement)
         return self
-
-    def _builder(self, *, distil: bool) -> MemoryBuilder:
-        from judgealign.memory.builder import MemoryBuilder
-
-        return MemoryBuilder(
-            reflection=self.reflection_llm,
-            embedder=self.embedder,
-            max_guidelines=self.params.max_guidelines,
-            merge_threshold=self.params.merge_threshold,
-            batch_budget_tokens=self.params.reflection_batch_tokens,
-            seed=self.params.seed,
-            distil=distil,
-        )
-
-    def _fit_blends(self) -> None:
-        # Pure numpy over the stored episodes: refitted from all of them after every change.
-        if self.params.blend and self.memory_ is not None:
-            scales = {d.id: d.scale for d in self.rubric.dimensions}
-            self.memory_ = self.memory_.fit_blends(
-                scales, k=self.params.blend_k, seed=self.params.seed
-            )
-
-    def _check_labels(self, labels: Sequence[Label], items: Mapping[str, Item]) -> None:
-        seen: set[str] = set()
-        for lb in labels:
-            dim = self.rubric.dimension(lb.dimension)
-            dim.scale.check(lb.score, where=f"label {lb.id}: ")
-            if lb.item not in items:
-                raise DataError(f"label {lb.id}: item {lb.item!r} is not among the given items")
-            if lb.id in seen:
-                raise DataError(
-                    f"label {lb.id} is given twice; keep one per item, dimension, rater"
-                )
-            seen.add(lb.id)
 
     def forget(self, label_ids: Collection[str]) -> Judge:
         """Remove labels and everything derived from them (see ``aforget``)."""
-        return asyncio.run(self.aforget(label_ids))
+        return run_sync(self.aforget(label_ids))
 
     async def aforget(self, label_ids: Collection[str]) -> Judge:
+        """Drop the labels' episodes and re-distil every guideline that drew on them from
+        its remaining sources (dropped when none remain): nothing derived survives."""
         if self.memory_ is None:
             raise NotFittedError("forget needs a fitted judge; run fit first")
-        builder = self._builder(distil=True)
-        self.memory_ = await builder.forget(self.memory_, set(label_ids), self.rubric)
-        self._fit_blends()
-        if calibrations := self.memory_.calibrations():
-            # Refit from the points left (the forgotten labels' are dropped): no model call.
-            await self.arecalibrate(
-                (), variants=sorted({cast(Variant, v) for c in calibrations.values() for v in c})
-            )
-        return self
-
-    # -- calibration --------------------------------------------------------------------------
-    def recalibrate(
-        self, items: Iterable[Item], variants: Sequence[Variant] | None = None
-    ) -> Judge:
-        """Fit the score calibrations of ``variants`` (see ``arecalibrate``)."""
-        return asyncio.run(self.arecalibrate(items, variants=variants))
-
-    async def arecalibrate(
-        self,
-        items: Iterable[Item],
-        *,
-        variants: Sequence[Variant] | None = None,
-        on_judgement: OnJudgement | None = None,
-    ) -> Judge:
-        """Score the labelled items as held out and fit each dimension's score calibration.
-
-        Each labelled item in ``items`` is judged by the aligned variant with its own input
-        group left out of retrieval (as a test item of grouped folds would be); the
-        ``(score, expert score)`` pairs fit a monotone affine map per dimension
-        (memory/calibration.py) that ``predict`` applies when ``params.recalibrate`` is set.
-        Labels scored before are not scored again; labels whose item is not in ``items``
-        keep no point. ``variants`` defaults to this judge's own (the runner of an
-        evaluation calibrates every aligned variant it scores).
-
-        >>> judge.recalibrate(items, variants=["full", "episodic"])  # doctest: +SKIP
-        """
-        from judgealign.judge.recalibration import fit_calibrations
-
-        if self.memory_ is None:
-            raise NotFittedError("recalibrate needs a fitted judge; run fit first")
-        wanted = [v for v in (variants or [self.params.variant]) if v != "baseline"]
-        self.memory_ = await fit_calibrations(self, items, wanted, on_judgement)
+        self.memory_ = await forget_labels(
+            self.rubric,
+            self.params,
+            self.memory_,
+            label_ids,
+            reflection=self.reflection_llm_,
+            embedder=self.embedder_,
+        )
         return self
 
     # -- predict ----------------------------------------------------------------------------
@@ -273,8 +290,9 @@ class Judge:
         *,
         on_judgement: OnJudgement | None = None,
     ) -> list[Judgement]:
-        """Score every item on every (given) dimension. See ``apredict``."""
-        return asyncio.run(self.apredict(items, dimensions, on_judgement=on_judgement))
+        """Score every item on every (given) dimension. See ``apredict``; works inside a
+        running event loop (Jupyter) too."""
+        return run_sync(self.apredict(items, dimensions, on_judgement=on_judgement))
 
     async def apredict(
         self,
@@ -287,6 +305,7 @@ class Judge:
         """Judgements item-major (one item's dimensions in a row, for KV-cache reuse).
 
         ``skip`` holds (item, dimension) pairs already judged (resume); they are not redone.
+        A failed judgement is returned with its error, never raised.
         """
         by_id = {it.id: it for it in items}
         dims = list(dimensions) if dimensions is not None else list(self.rubric.dimension_ids)
@@ -294,37 +313,48 @@ class Judge:
             self.rubric.dimension(d)
         done = set(skip)
         pairs = [(i, d) for i in by_id for d in dims if (i, d) not in done]
-        return await self._judge_pairs(pairs, by_id, on_judgement)
-
-    async def _judge_pairs(
-        self,
-        pairs: Sequence[tuple[str, str]],
-        items: Mapping[str, Item],
-        on_judgement: OnJudgement | None,
-        *,
-        leave_group_out: bool = False,
-    ) -> list[Judgement]:
-        uses_memory = self.memory_ is not None and (self.params.semantic or self.params.episodic)
-        vectors: dict[str, np.ndarray] = {}
-        if uses_memory:
-            assert self.memory_ is not None
-            # Cosines between two embedders' spaces are meaningless: refuse rather than retrieve
-            # the wrong examples silently.
-            self.memory_.check_embedder(self.embedder.name, source="judge memory")
+        params = self.params
+        memory = self.memory_ if params.reads_memory else None
+        vectors = {}
+        if memory is not None:
+            # Cosines between two embedders' spaces are meaningless: refuse rather than
+            # retrieve the wrong examples silently.
+            memory.check_embedder(self.embedder_.name, source="judge memory")
             needed = sorted({i for i, _ in pairs})
             vectors = await self._texts.embed(
-                self.embedder, [items[i] for i in needed], self.params.item_budget_tokens
+                self.embedder_, [by_id[i] for i in needed], params.item_budget_tokens
             )
+        scorer = Scorer(self.rubric, params, self.llm_, memory, self._texts)
         # Bounded fan-out keeps memory flat on big runs; the provider limits real concurrency.
-        gate = asyncio.Semaphore(max(1, self.concurrency) * 4)
+        gate = asyncio.Semaphore(32)
 
         async def one(item_id: str, dim: str) -> Judgement:
             async with gate:
-                j = await judge_one(
-                    self, items[item_id], dim, vectors.get(item_id), leave_group_out=leave_group_out
-                )
+                j = await scorer.judge(by_id[item_id], dim, vectors.get(item_id))
             if on_judgement is not None:
                 on_judgement(j)
             return j
 
         return list(await asyncio.gather(*(one(i, d) for i, d in pairs)))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{n}={provider_spec(getattr(self, n))!r}" for n in PARAM_NAMES[1:] if getattr(self, n)
+        )
+        return f"Judge({self.rubric.id!r}, {shown})"
+
+
+def clone(judge: Judge, **params: Any) -> Judge:
+    """An unfitted copy of ``judge`` with the same parameters, ``params`` replacing some.
+
+    >>> from judgealign.rubric import load_rubric
+    >>> base = clone(Judge(load_rubric("ml-notebook"), model="fake:mimic"), variant="baseline")
+    >>> (base.variant, base.is_fitted)
+    ('baseline', False)
+    """
+    values = judge.get_params()
+    unknown = sorted(set(params) - set(values))
+    if unknown:
+        raise ConfigError(f"unknown judge parameter(s) {', '.join(unknown)}")
+    values.update(params)
+    return type(judge)(**values)

@@ -13,10 +13,7 @@ class Judgement(BaseModel):
     """A score (``None`` when the judgement failed), why, and what the judge saw.
 
     ``guidelines`` and ``episodes`` are the ids of the guidelines and retrieved examples in
-    the judge's context; ``expected_score`` is the probability-weighted score when the
-    provider exposes token probabilities. With a score blend or calibration, ``score`` is the
-    remapped score and ``judge_score`` the judge's own; ``neighbour_score`` is the nearest
-    examples' expert mean the blend used.
+    the judge's context (their texts live in the judge's memory).
 
     >>> j = Judgement(item="nb1", dimension="model_use", score=2, rationale="ok")
     >>> j.ok
@@ -31,9 +28,6 @@ class Judgement(BaseModel):
     score: float | None
     rationale: str = ""
     raw: str = ""
-    expected_score: float | None = None
-    judge_score: float | None = None  # before a blend or calibration; None when none applied
-    neighbour_score: float | None = None
     error: str | None = None
     model: str = ""
     usage: Usage = Field(default_factory=Usage)

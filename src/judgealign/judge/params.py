@@ -1,88 +1,116 @@
-"""Judge hyper-parameters: everything that decides a judge's behaviour, persisted with it."""
+"""Judge configuration: the few settings that decide a judge's behaviour, persisted with it.
+
+Everything else a judgement depends on is a fixed, benchmarked constant below: the values
+``bench/quality.py`` and ``bench/cost.py`` measured (aligned prompts within 1.5x of the
+zero-shot prompt), so the published figures describe what a user gets out of the box.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 Variant = Literal["baseline", "semantic", "episodic", "full"]
 VARIANTS: tuple[Variant, ...] = ("baseline", "semantic", "episodic", "full")
 
+# Fixed budgets and rules (sized by bench/cost.py: k=2 short episodes and a 400-token
+# guideline budget keep aligned prompts within 1.5x the baseline's; k=3 with 350-token
+# episodes was 1.8x).
+EPISODE_BUDGET_TOKENS = 250  # each example's rendered item is trimmed to this
+GUIDELINE_BUDGET_TOKENS = 400  # guidelines shown per judgement, all when they fit
+REFLECTION_BATCH_TOKENS = 3000  # a 6,000-token batch made one 0.5B call run >10 min
+MERGE_THRESHOLD = 0.9  # cosine above which two guidelines are merged
+MAX_PER_GROUP = 1  # examples from one input group (one article, one prompt) per judgement
+TEMPERATURE = 0.0
+
 
 class JudgeParams(BaseModel):
-    """Judge settings (sklearn-style hyper-parameters).
+    """A judge's configuration without its rubric (what a judge file stores).
 
-    >>> JudgeParams(k=5).for_variant("episodic").semantic
+    ``model``/``reflection_model``/``embedder`` hold provider names; ``None`` means the
+    embedded local model where it is installed (never a fake). ``variant`` says which memory
+    the judge reads: ``baseline`` (none: the zero-shot judge), ``semantic`` (guidelines),
+    ``episodic`` (examples) or ``full`` (both).
+
+    >>> JudgeParams(k=5).model_copy(update={"variant": "episodic"}).reads_guidelines
     False
     """
 
     model_config = ConfigDict(frozen=True)
 
-    model: str = "fake:constant"
+    model: str | None = None
     reflection_model: str | None = None  # None: the judge model reflects too
-    embedder: str = "fake"
-    # Ablation switches: both off = the zero-shot baseline.
-    semantic: bool = True
-    episodic: bool = True
-    k: int = Field(default=3, ge=0)
-    similarity_floor: float = Field(default=0.2, ge=-1.0, le=1.0)
-    max_per_group: int = Field(default=1, ge=1)  # diversity: episodes from one input group
-    prefer_disagreements: bool = True
-    # "nearest": N/A examples are shown only when the closest example is N/A. Small judges
-    # copy an N/A example's verdict onto applicable items; "all" shows them like any other.
-    na_examples: Literal["all", "nearest"] = "nearest"
-    max_guidelines: int = Field(default=12, ge=1)
-    guideline_budget_tokens: int = Field(default=700, ge=0)
-    item_budget_tokens: int = Field(default=3000, ge=200)
-    episode_budget_tokens: int = Field(default=450, ge=50)
+    embedder: str | None = None
+    variant: Variant = "full"
+    k: int = Field(default=2, ge=0)  # expert-scored examples shown per judgement
+    max_guidelines: int = Field(default=6, ge=1)
     # Memory context (guidelines + examples) at most this fraction of the zero-shot prompt's
-    # tokens, per item; None: only the absolute budgets above apply.
-    context_ratio: float | None = Field(default=None, gt=0.0)
-    reflection_batch_tokens: int = Field(default=6000, ge=500)
-    merge_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
-    calibrate: bool = False  # run the unaligned judge on training items during fit
-    # Semantic variants also tell the judge how the experts spread their scores (and, with
-    # ``calibrate``, which way the unaligned judge missed): memory/base_rates.py.
-    base_rates: bool = False
-    use_expected_score: bool = False
-    # Stack the judge's score with its nearest examples' expert scores and the median, with
-    # weights fitted on the training labels (memory/blend.py). Implies running the unaligned
-    # judge on training items during fit. Applies to variants with episodic memory.
-    blend: bool = False
-    blend_k: int = Field(default=5, ge=1)
-    # Map the aligned judge's score onto the experts' with a monotone affine map fitted on its
-    # own leave-group-out scores of the training items (memory/calibration.py): one extra
-    # aligned call per training item and dimension during fit. Not with ``blend``, whose
-    # weights are fitted on the unaligned judge's raw scores.
-    recalibrate: bool = False
-    # Score before rationale: faster, and a small judge's score follows its context rather
-    # than its own rationale; rationale first (the default) lets a capable model reason first.
-    score_first: bool = False
-    temperature: float = 0.0
+    # tokens, per item; None: only the fixed budgets apply (prompt growth unbounded).
+    context_ratio: float | None = Field(default=0.5, gt=0.0)
+    similarity_floor: float = Field(default=0.2, ge=-1.0, le=1.0)
+    item_budget_tokens: int = Field(default=1500, ge=200)
     max_tokens: int = Field(default=400, ge=16)
     seed: int = 0
 
-    @model_validator(mode="after")
-    def _one_score_map(self) -> JudgeParams:
-        if self.recalibrate and self.blend:
-            raise ValueError("choose one of blend and recalibrate: both remap the judge's score")
-        return self
+    @property
+    def reads_guidelines(self) -> bool:
+        return self.variant in ("semantic", "full")
 
     @property
-    def variant(self) -> Variant:
-        if self.semantic and self.episodic:
-            return "full"
-        if self.semantic:
-            return "semantic"
-        if self.episodic:
-            return "episodic"
-        return "baseline"
+    def reads_examples(self) -> bool:
+        return self.variant in ("episodic", "full")
 
-    def for_variant(self, variant: Variant) -> JudgeParams:
-        return self.model_copy(
-            update={
-                "semantic": variant in ("semantic", "full"),
-                "episodic": variant in ("episodic", "full"),
-            }
-        )
+    @property
+    def reads_memory(self) -> bool:
+        return self.variant != "baseline"
+
+
+# Fields of judge files written before 0.2 that the core no longer has. Experiments (score
+# maps, base-rate lines, answer-format tricks) were removed because the committed benchmarks
+# show none of them beating the calibrated baseline; the rest became fixed constants.
+REMOVED_EXPERIMENTS = (
+    "calibrate",
+    "base_rates",
+    "use_expected_score",
+    "blend",
+    "blend_k",
+    "recalibrate",
+    "score_first",
+)
+FIXED_SETTINGS = (
+    "max_per_group",
+    "prefer_disagreements",
+    "na_examples",
+    "guideline_budget_tokens",
+    "episode_budget_tokens",
+    "reflection_batch_tokens",
+    "merge_threshold",
+    "temperature",
+)
+
+
+def params_from_legacy(data: dict[str, object]) -> tuple[dict[str, object], list[str]]:
+    """Params of a judge file in any schema, and the experiments it used that are gone.
+
+    Schema-1 files have ``semantic``/``episodic`` switches instead of ``variant``; their
+    fixed settings are dropped (the constants above apply).
+
+    >>> params_from_legacy({"model": "fake:mimic", "semantic": False, "episodic": True,
+    ...                     "blend": True, "k": 3})
+    ({'model': 'fake:mimic', 'k': 3, 'variant': 'episodic'}, ['blend'])
+    """
+    out = dict(data)
+    semantic = bool(out.pop("semantic", True))
+    episodic = bool(out.pop("episodic", True))
+    if "variant" not in out and ("semantic" in data or "episodic" in data):
+        out["variant"] = {
+            (True, True): "full",
+            (True, False): "semantic",
+            (False, True): "episodic",
+            (False, False): "baseline",
+        }[(semantic, episodic)]
+    used = [k for k in REMOVED_EXPERIMENTS if k != "blend_k" and out.get(k)]
+    for key in (*REMOVED_EXPERIMENTS, *FIXED_SETTINGS):
+        out.pop(key, None)
+    return out, used

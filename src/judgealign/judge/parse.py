@@ -74,15 +74,3 @@ def parse_judgement(text: str, scale: Scale) -> tuple[float, str]:
     if m and float(m.group(1)) in allowed:
         return float(m.group(1)), text.strip()[:2000]
     raise ParseError("no JSON object with a 'score' field in the answer", raw=text)
-
-
-def expected_score(probs: dict[str, float] | None, scale: Scale) -> float | None:
-    """Probability-weighted mean over the applicable levels (N/A mass excluded)."""
-    if not probs:
-        return None
-    pairs = [(float(k), p) for k, p in probs.items() if _as_score(k) is not None]
-    pairs = [(s, p) for s, p in pairs if scale.min <= s <= scale.max]
-    total = sum(p for _, p in pairs)
-    if total <= 0:
-        return None
-    return sum(s * p for s, p in pairs) / total

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ from pydantic import ValidationError
 from judgealign import __version__
 from judgealign.errors import DataError
 from judgealign.judge.judge import Judge
-from judgealign.judge.params import JudgeParams
+from judgealign.judge.params import JudgeParams, params_from_legacy
 from judgealign.rubric.loader import rubric_from_dict
 
 JUDGE_FILE_FORMAT = "judgealign.judge"
-JUDGE_FILE_VERSION = 1
+# 2: params are the judge's twelve constructor parameters (``variant`` instead of the
+#    semantic/episodic switches; experiments and fixed budgets gone). Version 1 still loads.
+JUDGE_FILE_VERSION = 2
 
 
 def judge_to_dict(judge: Judge) -> dict[str, Any]:
@@ -33,6 +36,8 @@ def save_judge(judge: Judge, path: str | Path) -> Path:
     """Write the judge (rubric, params, guidelines with provenance, episodes with embeddings).
 
     The write is atomic: a crash never leaves a half-written file in place of a good one.
+
+    >>> save_judge(judge, "judge.json")  # doctest: +SKIP
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,10 +47,15 @@ def save_judge(judge: Judge, path: str | Path) -> Path:
     return path
 
 
-def load_judge(path: str | Path, **overrides: Any) -> Judge:
-    """Load a judge file; ``overrides`` replace params (e.g. ``model=`` to score elsewhere).
+def load_judge(path: str | Path, **params: Any) -> Judge:
+    """Load a judge file; ``params`` replace stored parameters (``model=`` to score with
+    another model, or provider objects to share caches).
 
-    Loading needs no server: everything, embeddings included, is in the file.
+    Loading needs no server: everything, embeddings included, is in the file. Files of the
+    first schema load too; an option they used that judgealign no longer has is named in a
+    warning (the judge then scores without it).
+
+    >>> judge = load_judge("judge.json", model="openai:gpt-4.1-mini")  # doctest: +SKIP
     """
     from judgealign.memory.store import AlignmentMemory
 
@@ -67,16 +77,27 @@ def load_judge(path: str | Path, **overrides: Any) -> Judge:
             f"({JUDGE_FILE_VERSION}); upgrade judgealign"
         )
     rubric = rubric_from_dict(data.get("rubric"), source=f"{path} (rubric)")
+    raw = data.get("params") or {}
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: invalid params (not an object); re-run `judgealign align`")
+    stored, gone = params_from_legacy(raw)
+    if gone:
+        warnings.warn(
+            f"{path}: fitted with {', '.join(gone)}, which judgealign no longer has; the judge "
+            "scores without it (re-run `judgealign align` to refit)",
+            UserWarning,
+            stacklevel=2,
+        )
     try:
-        params = JudgeParams.model_validate(data.get("params") or {})
+        values = JudgeParams.model_validate(stored).model_dump()
     except ValidationError as exc:
-        raise DataError(f"{path}: invalid params ({exc.errors()[0]['msg']})") from None
-    runtime = {
-        k: overrides.pop(k)
-        for k in ("llm", "reflection_llm", "embedder", "cache_dir", "concurrency", "retries")
-        if k in overrides
-    }
-    judge = Judge(rubric, params, **runtime, **overrides)
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise DataError(
+            f"{path}: invalid params ({where}: {err['msg']}); re-run `judgealign align`"
+        ) from None
+    values.update(params)
+    judge = Judge(rubric, **values)
     memory = data.get("memory")
     if memory is not None:
         judge.memory_ = AlignmentMemory.from_json(json.dumps(memory), source=str(path))

@@ -45,26 +45,21 @@ def judgement_levels(scale: Scale) -> list[int]:
     return levels
 
 
-def judgement_schema(scale: Scale, *, score_first: bool = False) -> dict[str, Any]:
-    """JSON schema of a judgement; by default rationale first, so the model reasons before
-    scoring. ``score_first`` puts the score first: a small model's score then reflects the
-    prompt (rubric, guidelines, examples) rather than its own generic rationale, and with
-    expected scores the answer can be read after a few tokens.
+def judgement_schema(scale: Scale) -> dict[str, Any]:
+    """JSON schema of a judgement: rationale first, so the model reasons before scoring.
 
     >>> scale = Scale(min=1, max=3, anchors={1: "bad", 2: "fair", 3: "good"})
-    >>> list(judgement_schema(scale, score_first=True)["properties"])
-    ['score', 'rationale']
+    >>> list(judgement_schema(scale)["properties"])
+    ['rationale', 'score']
     """
-    props: dict[str, Any] = {
-        "rationale": {"type": "string"},
-        "score": {"type": "integer", "enum": judgement_levels(scale)},
-    }
-    order = ["score", "rationale"] if score_first else ["rationale", "score"]
     return {
         "title": "judgement",
         "type": "object",
-        "properties": {k: props[k] for k in order},
-        "required": order,
+        "properties": {
+            "rationale": {"type": "string"},
+            "score": {"type": "integer", "enum": judgement_levels(scale)},
+        },
+        "required": ["rationale", "score"],
         "additionalProperties": False,
     }
 
@@ -117,11 +112,9 @@ def render_episodes(episodes: Sequence[tuple[Episode, float]]) -> str:
     )
 
 
-def answer_format(allowed: str, *, score_first: bool = False) -> str:
+def answer_format(allowed: str) -> str:
     why = '"rationale": "<2-4 sentences citing concrete evidence from the item>"'
     score = '"score": <one of ' + allowed + ">"
-    if score_first:
-        return f"Answer with one JSON object: {{{score}, {why}}}. Give the score first."
     return f"Answer with one JSON object: {{{why}, {score}}}. Write the rationale first."
 
 
@@ -133,25 +126,20 @@ def build_request(
     dimension: Dimension,
     guidelines: Sequence[Guideline] = (),
     episodes: Sequence[tuple[Episode, float]] = (),
-    base_rates: str = "",
     temperature: float = 0.0,
     seed: int | None = 0,
     max_tokens: int = 400,
-    want_probs: bool = False,
-    score_first: bool = False,
     reminder: str = "",
 ) -> ChatRequest:
-    """The full judge request for one item and dimension (``base_rates``: the line from
-    memory/base_rates.py, shown before the guidelines)."""
+    """The full judge request for one item and dimension."""
     levels = judgement_levels(dimension.scale)
     allowed = ", ".join(str(v) for v in levels)
     sections = [
         f'Here is the item to evaluate.\n\n<item id="{item_id}">\n{item_text.strip()}\n</item>',
         render_dimension(dimension),
-        base_rates,
         render_guidelines(guidelines),
         render_episodes(episodes),
-        answer_format(allowed, score_first=score_first),
+        answer_format(allowed),
     ]
     if reminder:
         sections.append(reminder)
@@ -164,7 +152,6 @@ def build_request(
         ),
         temperature=temperature,
         max_tokens=max_tokens,
-        json_schema=judgement_schema(dimension.scale, score_first=score_first),
+        json_schema=judgement_schema(dimension.scale),
         seed=seed,
-        score_choices=tuple(str(v) for v in levels) if want_probs else None,
     )

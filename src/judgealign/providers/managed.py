@@ -59,6 +59,7 @@ class ManagedLLM:
         namespace: str | None = None,
     ) -> None:
         self.base = base
+        self._spec = namespace or base.name
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         retrying = RetryingLLM(
             base,
@@ -78,6 +79,12 @@ class ManagedLLM:
     @property
     def name(self) -> str:
         return self.base.name
+
+    @property
+    def spec(self) -> str:
+        """The full ``provider:model?params`` this stack was made from (what a judge file
+        stores, so a reloaded judge reaches the same endpoint)."""
+        return self._spec
 
     @property
     def usage(self) -> Usage:
@@ -116,6 +123,7 @@ class ManagedEmbedder:
         namespace: str | None = None,
     ) -> None:
         self.base = base
+        self._spec = namespace or base.name
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.meter = UsageMeter()
         retrying = RetryingEmbedder(
@@ -137,6 +145,12 @@ class ManagedEmbedder:
     @property
     def name(self) -> str:
         return self.base.name
+
+    @property
+    def spec(self) -> str:
+        """The full ``provider:model?params`` this stack was made from (what a judge file
+        stores, so a reloaded judge reaches the same endpoint)."""
+        return self._spec
 
     @property
     def usage(self) -> Usage:
