@@ -11,10 +11,10 @@ import pytest
 from judgealign.data.item import Item
 from judgealign.data.label import Label
 from judgealign.errors import ConfigError, ProviderError
-from judgealign.evaluation.experiment import run_evaluation
+from judgealign.evaluation.experiment import evaluate
 from judgealign.evaluation.runner import Evaluator, LeakageError
 from judgealign.judge.judge import Judge
-from judgealign.judge.params import JudgeParams
+from judgealign.providers import resolve_embedder, resolve_llm
 from judgealign.report.model import EvaluationReport
 from judgealign.rubric import load_rubric
 from judgealign.rubric.model import Rubric
@@ -59,14 +59,40 @@ def model_use_data() -> tuple[Rubric, list[Item], list[Label]]:
     return rubric, items, [lb for lb in labels if lb.dimension == "model_use"]
 
 
-def params() -> JudgeParams:
-    return JudgeParams(
-        model="fake:mimic?fallback=lenient",
-        embedder="fake",
-        k=2,
+def make_judge(
+    rubric: Rubric,
+    llm: FakeLLM | None = None,
+    *,
+    reflection_llm: FakeLLM | None = None,
+    cache_dir: Path | None = None,
+    k: int = 2,
+) -> Judge:
+    """The judge these tests evaluate: mimic (lenient where it sees no example), providers
+    passed in so their calls can be counted, a response cache when ``cache_dir`` is given."""
+    model = llm or FakeLLM("mimic", params={"fallback": "lenient"})
+    return Judge(
+        rubric,
+        model=resolve_llm(model, cache_dir=cache_dir),
+        reflection_model=None if reflection_llm is None else resolve_llm(reflection_llm),
+        embedder=resolve_embedder(FakeEmbedder(), cache_dir=cache_dir),
+        k=k,
         similarity_floor=0.0,
-        max_per_group=1,
     )
+
+
+def run_evaluation(
+    rubric: Rubric,
+    items: list[Item],
+    labels: list[Label],
+    *,
+    llm: FakeLLM | None = None,
+    reflection_llm: FakeLLM | None = None,
+    cache_dir: Path | None = None,
+    k: int = 2,
+    **kw,  # type: ignore[no-untyped-def]
+) -> EvaluationReport:
+    judge = make_judge(rubric, llm, reflection_llm=reflection_llm, cache_dir=cache_dir, k=k)
+    return evaluate(judge, items, labels, progress=None, **kw)
 
 
 def test_full_variant_beats_lenient_baseline() -> None:
@@ -77,12 +103,10 @@ def test_full_variant_beats_lenient_baseline() -> None:
         rubric,
         items,
         labels,
-        params(),
         folds=4,
         variants=["baseline", "episodic", "full"],
         n_resamples=500,
         llm=llm,
-        embedder=FakeEmbedder(),
     )
     for dim in DIMS:
         base = report.result("baseline", dim)
@@ -99,88 +123,6 @@ def test_full_variant_beats_lenient_baseline() -> None:
     assert aligned and all(r.judgement.episodes for r in aligned)
 
 
-def test_blended_run_reports_weights_and_the_judge_alone(tmp_path: Path) -> None:
-    rubric = load_rubric("ml-notebook").subset(DIMS)
-    items, labels = make_data(n_groups=12)
-    report = run_evaluation(
-        rubric,
-        items,
-        labels,
-        params().model_copy(update={"model": "fake:lenient", "blend": True}),
-        folds=3,
-        variants=["baseline", "semantic", "full"],
-        n_resamples=200,
-        embedder=FakeEmbedder(),
-        run_dir=tmp_path / "run",
-    )
-    lines = {(b.dimension, b.variant): b for b in report.blends}
-    assert set(lines) == {(d, "full") for d in DIMS}  # semantic has no episodic memory
-    for b in lines.values():
-        assert len(b.judge_weights) == 3 and b.n == len(items)
-        assert b.mae_judge_alone is not None and b.mae_blended is not None
-        assert b.mae_blended < b.mae_judge_alone  # a lenient judge gives way to the labels
-        full = report.result("full", b.dimension)
-        assert full is not None and full.mae is not None
-        assert full.mae.estimate == pytest.approx(b.mae_blended)
-    saved = EvaluationReport.load(tmp_path / "run" / "report.json")
-    assert saved.blends == report.blends
-    md = (tmp_path / "run" / "report.md").read_text()
-    assert "score blend model_use/full: judge weight per fold" in md
-    assert "score blend" in (tmp_path / "run" / "report.html").read_text()
-
-
-def test_recalibrated_run_fits_each_variant_and_resumes_without_calls(tmp_path: Path) -> None:
-    rubric = load_rubric("ml-notebook").subset(DIMS)
-    items, labels = make_data(n_groups=12)
-    llm = FakeLLM("lenient")
-
-    def run() -> EvaluationReport:
-        return run_evaluation(
-            rubric,
-            items,
-            labels,
-            params().model_copy(update={"model": "fake:lenient", "recalibrate": True}),
-            folds=3,
-            variants=["baseline", "episodic", "full"],
-            n_resamples=200,
-            llm=llm,
-            embedder=FakeEmbedder(),
-            run_dir=tmp_path / "run",
-        )
-
-    report = run()
-    lines = {(c.dimension, c.variant): c for c in report.calibrations}
-    assert set(lines) == {(d, v) for d in DIMS for v in ("episodic", "full")}
-    for c in lines.values():
-        assert len(c.slopes) == 3 and c.n == len(items)
-        # Always the top score: the map learns the experts' median instead (slope 0).
-        assert c.mae_calibrated is not None and c.mae_raw is not None
-        assert c.mae_calibrated < c.mae_raw
-        # Calibration alone maps the same lenient baseline to the same median.
-        assert c.mae_calibrated_baseline == pytest.approx(c.mae_calibrated)
-        assert c.p_vs_calibrated_baseline == pytest.approx(1.0)
-    base = report.result("baseline", "model_use")
-    assert base is not None and base.mae is not None and base.mae.estimate == pytest.approx(1.0)
-    # Every report carries calibration alone as a reference line, recalibrated or not.
-    refs = {r.dimension: r for r in report.references}
-    cal_alone = refs["model_use"].calibrated_baseline_mae
-    assert cal_alone == pytest.approx(lines[("model_use", "full")].mae_calibrated_baseline)
-    assert cal_alone is not None and cal_alone < base.mae.estimate
-    assert "Calib. base" in (tmp_path / "run" / "report.md").read_text()
-    # Each fold's training labels were scored once per aligned variant (2 dims x 2 variants),
-    # on top of the held-out scoring.
-    judged = len(items) * len(DIMS)
-    calls = [c for c in llm.calls if (c.json_schema or {}).get("title") == "judgement"]
-    assert len(calls) == judged * 3 + 2 * 2 * len(items) * len(DIMS)
-    md = (tmp_path / "run" / "report.md").read_text()
-    assert "score calibration model_use/full: per fold" in md
-    assert "calibration alone (the baseline's scores mapped per fold)" in md
-    before = len(llm.calls)
-    again = run()
-    assert len(llm.calls) == before  # fitted judges and their calibrations are reused
-    assert again.calibrations == report.calibrations
-
-
 def test_failed_reflection_is_reported_per_fold(tmp_path: Path) -> None:
     # A reflection model that never answers (say, a timeout on every batch) leaves the semantic
     # memory empty: the run goes on, and the report says so instead of passing it off as full.
@@ -192,12 +134,10 @@ def test_failed_reflection_is_reported_per_fold(tmp_path: Path) -> None:
         rubric,
         items,
         labels,
-        params(),
         folds=2,
         variants=["baseline", "full"],
         n_resamples=200,
         reflection_llm=FakeLLM(handler=refuse),
-        embedder=FakeEmbedder(),
         run_dir=tmp_path / "run",
     )
     lines = [n for n in report.notes if "reflection failed" in n]
@@ -219,13 +159,11 @@ def test_episodic_only_run_makes_no_reflection_call(tmp_path: Path) -> None:
             rubric,
             items,
             labels,
-            params(),
             folds=2,
             variants=variants,  # type: ignore[arg-type]
             n_resamples=200,
             llm=FakeLLM("mimic", params={"fallback": "lenient"}),
             reflection_llm=reflection,
-            embedder=FakeEmbedder(),
             run_dir=tmp_path / "run",
         )
 
@@ -252,12 +190,10 @@ def test_baseline_computed_once_and_reused() -> None:
         rubric,
         items,
         labels,
-        params(),
         folds=4,
         variants=["baseline", "semantic", "episodic", "full"],
         n_resamples=200,
         llm=llm,
-        embedder=FakeEmbedder(),
     )
     judge_calls = [c for c in llm.calls if (c.json_schema or {}).get("title") == "judgement"]
     # baseline once per (item, dim) + three aligned variants once per (item, dim)
@@ -274,9 +210,7 @@ def test_leak_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
         return await real_afit(self, labels, items, **kw)  # all labels: leaks the test fold
 
     monkeypatch.setattr(Judge, "afit", leaky_afit)
-    ev = Evaluator(
-        rubric, params(), folds=4, variants=["full"], llm=FakeLLM("mimic"), embedder=FakeEmbedder()
-    )
+    ev = Evaluator(make_judge(rubric, FakeLLM("mimic")), folds=4, variants=["full"])
     with pytest.raises(LeakageError):
         ev.run(items, labels)
 
@@ -309,24 +243,20 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
         rubric,
         items,
         labels,
-        params(),
         folds=4,
         variants=["baseline", "full"],
         n_resamples=300,
         llm=FakeLLM("mimic"),
-        embedder=FakeEmbedder(),
     )
     full_calls = FakeLLM("mimic")
     run_evaluation(
         rubric,
         items,
         labels,
-        params(),
         folds=4,
         variants=["baseline", "full"],
         n_resamples=300,
         llm=full_calls,
-        embedder=FakeEmbedder(),
     )
     total = len(full_calls.calls)
 
@@ -346,13 +276,11 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
             rubric,
             items,
             labels,
-            params(),
             folds=4,
             variants=["baseline", "full"],
             n_resamples=300,
             run_dir=run_dir,
             llm=first,
-            embedder=FakeEmbedder(),
             cache_dir=cache,
         )
     done_before = (run_dir / "judgements.jsonl").read_text().count("\n")
@@ -363,13 +291,11 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
         rubric,
         items,
         labels,
-        params(),
         folds=4,
         variants=["baseline", "full"],
         n_resamples=300,
         run_dir=run_dir,
         llm=second,
-        embedder=FakeEmbedder(),
         cache_dir=cache,
     )
     # No call repeated: what the first run finished (stored, or answered and cached while
@@ -384,18 +310,17 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
     assert (run_dir / "report.json").exists() and (run_dir / "report.html").exists()
 
     # Resuming under other settings would mix two experiments in one folder: refused.
-    with pytest.raises(ConfigError, match=r"params\.k: 2 -> 4"):
+    with pytest.raises(ConfigError, match=r"params\.k: - -> 4"):
         run_evaluation(
             rubric,
             items,
             labels,
-            params().model_copy(update={"k": 4}),
+            k=4,
             folds=4,
             variants=["baseline", "full"],
             n_resamples=300,
             run_dir=run_dir,
             llm=FakeLLM("mimic"),
-            embedder=FakeEmbedder(),
             cache_dir=cache,
         )
 
@@ -412,12 +337,10 @@ def test_item_ids_containing_separator_do_not_trip_the_leak_guard() -> None:
         load_rubric("ml-notebook").subset(DIMS),
         items,
         labels,
-        params(),
         folds=4,
         variants=["baseline", "full"],
         n_resamples=200,
         llm=FakeLLM("mimic"),
-        embedder=FakeEmbedder(),
     )
     assert report.leakage_checked
     full = report.result("full", "data_imputation")
@@ -439,13 +362,11 @@ def test_sequential_scoring_keeps_each_items_calls_adjacent_for_kv_reuse() -> No
         load_rubric("ml-notebook").subset(DIMS),
         items,
         labels,
-        params(),
         folds=2,
         variants=["baseline", "full"],
         n_resamples=100,
         concurrency=1,
         llm=llm,
-        embedder=FakeEmbedder(),
     )
     judged = [c.messages[-1].content for c in llm.calls if '<item id="' in c.messages[-1].content]
     ids = [re.search(r'<item id="([^"]+)"', text).group(1) for text in judged]  # type: ignore[union-attr]

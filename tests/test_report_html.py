@@ -10,20 +10,26 @@ from pathlib import Path
 
 import pytest
 
+from judgealign.data.item import Item
+from judgealign.data.label import Label
 from judgealign.demo import load_demo
-from judgealign.evaluation.experiment import run_evaluation
+from judgealign.evaluation.experiment import evaluate
+from judgealign.judge.judge import Judge
 from judgealign.judge.judgement import Judgement
-from judgealign.judge.params import JudgeParams, Variant
+from judgealign.judge.params import Variant
 from judgealign.report.html import render_html, write_html
-from judgealign.report.html_tables import judgement_table
+from judgealign.report.html_judgements import judgement_section, learned_section
 from judgealign.report.model import (
     CurvePoint,
     DimensionResult,
     EvaluationReport,
+    FoldMemory,
     Interval,
     JudgementRecord,
+    LearnedGuideline,
     ReferenceLine,
     RunConfig,
+    ShownExample,
 )
 from judgealign.report.plots import (
     confusion_plot,
@@ -32,6 +38,7 @@ from judgealign.report.plots import (
     nice_ticks,
     variant_colour,
 )
+from judgealign.report.svg import esc
 from judgealign.rubric import load_rubric
 
 DIMS = ["model_use", "data_imputation"]
@@ -44,15 +51,15 @@ SVG_RE = re.compile(r"<svg\b.*?</svg>", re.S)
 def report() -> EvaluationReport:
     items, labels = load_demo(dimensions=DIMS)
     rubric = load_rubric("ml-notebook").subset(DIMS)
-    return run_evaluation(
-        rubric,
+    return evaluate(
+        Judge(rubric, model="fake:mimic", embedder="fake"),
         items,
         labels,
-        JudgeParams(model="fake:mimic"),
         folds=2,
         variants=VARIANTS,
         n_resamples=200,
         learning_curve=[5, 10],
+        progress=None,
     )
 
 
@@ -195,27 +202,204 @@ def test_plots_handle_single_points_and_odd_input() -> None:
     assert nice_ticks(-0.3, 1.2)[0] <= -0.3
 
 
-def test_judgement_table_is_capped(report: EvaluationReport) -> None:
-    table = judgement_table(report, limit=5)
-    assert table.count("<tr class=") == 5
-    assert f"Showing the first 5 of {len(report.judgements)}" in table
+def test_judgements_fold_into_one_closed_table_per_dimension_and_variant(
+    report: EvaluationReport, page: str
+) -> None:
+    groups = re.findall(r"<details class='group'[^>]*>", page)
+    assert len(groups) == len(DIMS) * len(VARIANTS)
+    assert not any("open" in g for g in groups)  # closed: the page is short until asked
+    section = page[page.index("<section id='judgements'>") :]
+    assert section.count("<tr class=") == len(report.judgements)
+    for dim in DIMS:
+        for variant in VARIANTS:
+            n = sum(
+                1
+                for r in report.judgements
+                if r.variant == variant and r.judgement.dimension == dim
+            )
+            assert f"{variant}</span> · {n} judgements · MAE " in section
 
 
-def test_judgement_rows_show_provenance() -> None:
+def test_judgement_tables_share_the_row_cap(report: EvaluationReport) -> None:
+    html = judgement_section(report, limit=len(DIMS) * len(VARIANTS) * 2)
+    assert html.count("<tr class=") == len(DIMS) * len(VARIANTS) * 2
+    assert "showing the first 2 of" in html
+    assert judgement_section(report, limit=1).count("<tr class=") == len(DIMS) * len(VARIANTS)
+
+
+# Rationales that repeat across items, so the fake reflection distils guidelines from them.
+TEMPLATES = {
+    1: "imputer fit on full data before split leakage",
+    2: "mean imputation after split no check",
+    3: "pipeline imputer fitted on training fold only",
+}
+
+
+@pytest.fixture(scope="module")
+def learned() -> EvaluationReport:
+    """A run whose aligned judges learn guidelines (the demo's rationales are all distinct)."""
+    items, labels = [], []
+    for g in range(8):
+        for v in range(2):
+            score = 1 + (g + v) % 3
+            iid = f"g{g}-v{v}"
+            items.append(Item(id=iid, output=f"{TEMPLATES[score]} notebook {g}", group=f"g{g}"))
+            labels.append(
+                Label(
+                    item=iid,
+                    dimension="data_imputation",
+                    score=score,
+                    rationale=f"Expert: {TEMPLATES[score]}. Cell {g} shows it.",
+                )
+            )
+    rubric = load_rubric("ml-notebook").subset(["data_imputation"])
+    return evaluate(
+        Judge(rubric, model="fake:mimic", embedder="fake"),
+        items,
+        labels,
+        folds=2,
+        variants=["baseline", "semantic", "full"],
+        n_resamples=100,
+        progress=None,
+    )
+
+
+def test_every_aligned_fold_records_its_memory(report: EvaluationReport, page: str) -> None:
+    assert {m.fold for m in report.memory} == {0, 1}
+    assert {m.dimension for m in report.memory} == set(DIMS)
+    assert all(m.n_episodes > 0 for m in report.memory)
+    section = page[page.index("<section id='learned'>") : page.index("<section id='judgements'>")]
+    assert "What the judge learned" in section
+    assert section.count("<details class='fold'") == len(report.memory)
+    assert section.count("<details class='fold' open>") == len(DIMS)  # first fold per dimension
+
+
+def test_the_page_shows_what_each_fold_learned(learned: EvaluationReport) -> None:
+    assert all(m.guidelines for m in learned.memory)
+    page = render_html(learned)
+    section = page[page.index("<section id='learned'>") : page.index("<section id='judgements'>")]
+    for m in learned.memory:
+        assert f"Fold {m.fold + 1}: {len(m.guidelines)} guideline" in section
+        for g in m.guidelines:
+            assert g.support == len(g.sources) > 0
+            assert f'<td class="guideline">{esc(g.text)}</td>' in section
+            assert f'title="distilled from {g.support} expert label(s)">{g.support}</td>' in section
+
+
+def test_judgement_rows_show_the_guideline_texts_and_examples_they_saw(
+    learned: EvaluationReport,
+) -> None:
+    page = render_html(learned)
+    full = next(r for r in learned.judgements if r.variant == "full")
+    assert full.judgement.guidelines and full.judgement.episodes
+    texts = {(m.fold, g.id): g for m in learned.memory for g in m.guidelines}
+    g = texts[(full.fold, full.judgement.guidelines[0])]
+    row = _row_of(page, full)
+    assert f"{esc(g.text)} <small class='support'>(support {g.support})</small>" in row
+    examples = {e.id: e for e in learned.examples}
+    assert set(full.judgement.episodes) <= set(examples)
+    ex = examples[full.judgement.episodes[0]]
+    assert (
+        f"<span class='ex-item'>{esc(ex.item)}</span> · expert <strong>{ex.score:g}</strong> "
+        f"“{esc(ex.rationale)}”" in row
+    )
+    # Texts are stored once in report.json: rows keep ids, the memory section has the texts.
+    dumped = learned.model_dump(mode="json")
+    rows = [r["judgement"] for r in dumped["judgements"] if r["variant"] == "full"]
+    assert all(
+        isinstance(gid, str) and gid.startswith("g-") for r in rows for gid in r["guidelines"]
+    )
+    assert all("text" not in e for e in dumped["examples"])  # not the rendered item either
+    assert len(dumped["examples"]) == len({e for r in rows for e in r["episodes"]})
+
+
+def _row_of(page: str, rec: JudgementRecord) -> str:
+    """The row of ``rec`` inside its variant's table (one dimension in the report)."""
+    section = page[page.index("<section id='judgements'>") :]
+    group = section.index(f"<span class='variant v-{rec.variant}'>")
+    start = section.index(f'<td class="item">{esc(rec.judgement.item)}</td>', group)
+    assert start < section.index("</table></div></details>", group)
+    return section[start : section.index("</tr>", start)]
+
+
+def memory_report(**judgement: object) -> EvaluationReport:
+    """The sparse report with one fold's memory, one example and one full judgement."""
+    memory = FoldMemory(
+        fold=1,
+        dimension="model_use",
+        n_episodes=7,
+        guidelines=[
+            LearnedGuideline(
+                id="g-1",
+                text="A model fitted on the test split is misuse: score 1.",
+                support=3,
+                sources=("nb3::model_use::expert", "nb4::model_use::expert", "nb5::model_use::a"),
+            )
+        ],
+    )
+    example = ShownExample(
+        id="nb2::model_use::expert", item="nb2", dimension="model_use", rater="expert",
+        score=2, rationale="Cell 5 refits the scaler on the test data. " + "y" * 400,
+    )  # fmt: skip
+    fields: dict[str, object] = {
+        "item": "nb1", "dimension": "model_use", "score": 2, "rationale": "x" * 1000,
+        "guidelines": ("g-1", "g-unknown"), "episodes": ("nb2::model_use::expert",),
+    }  # fmt: skip
+    fields.update(judgement)
     rec = JudgementRecord(
         variant="full",
         fold=1,
         expert=0.0,  # N/A on model_use
-        judgement=Judgement(
-            item="nb1", dimension="model_use", score=2, rationale="x" * 1000,
-            guidelines=("g-1",), episodes=("nb2::model_use::expert",),
-        ),
-    )  # fmt: skip
-    report = sparse_report().model_copy(update={"judgements": [rec]})
-    table = judgement_table(report)
-    assert "g-1" in table and "nb2::model_use::expert" in table
+        judgement=Judgement.model_validate(fields),
+    )
+    return sparse_report().model_copy(
+        update={"judgements": [rec], "memory": [memory], "examples": [example]}
+    )
+
+
+def test_judgement_rows_show_provenance() -> None:
+    report = memory_report()
+    table = judgement_section(report)
+    assert "A model fitted on the test split is misuse: score 1." in table
+    assert "(support 3)" in table
+    assert "<code>g-unknown</code>" in table  # an id the report has no text for stays visible
+    assert "<span class='ex-item'>nb2</span> · expert <strong>2</strong>" in table
+    assert "“Cell 5 refits the scaler on the test data. " in table
+    assert "y" * 117 + "…”" in table and "y" * 118 not in table  # excerpt: 160 characters
     assert "x" * 300 + "…" in table and "x" * 301 not in table
     assert ">N/A<" in table
+    assert "<summary>2 guidelines · 1 example</summary>" in table
+    assert ">2<" in table  # the fold, counted from 1 as in the notes
+
+
+def test_learned_section_lists_guidelines_with_support_and_sources() -> None:
+    html = learned_section(memory_report())
+    assert "Fold 2: 1 guideline · 7 labelled examples to retrieve" in html
+    assert "A model fitted on the test split is misuse: score 1." in html
+    assert '<td class="num support" title="distilled from 3 expert label(s)">3</td>' in html
+    assert ">nb3, nb4, nb5<" in html
+    config = sparse_report().config.model_copy(update={"variants": ["baseline"]})
+    only_baseline = sparse_report().model_copy(update={"config": config})
+    assert "No aligned variant" in learned_section(only_baseline)
+    assert "does not record" in learned_section(sparse_report())  # aligned, no memory: old file
+
+
+def test_scores_and_errors_are_rounded() -> None:
+    mean = 13 / 3  # three raters' mean
+    rec = JudgementRecord(
+        variant="baseline",
+        fold=-1,
+        expert=mean,
+        judgement=Judgement(item="nb9", dimension="model_use", score=3.0, rationale="r"),
+    )
+    report = memory_report().model_copy(update={"judgements": [rec]})
+    html = render_html(report)
+    assert "4.333" not in html and "3.0<" not in html
+    row = html[html.index('<td class="item">nb9</td>') :]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row[: row.index("</tr>")])
+    assert cells == ["—", "4.33", "3", "1.33"]  # fold, expert, judge, |error|
+    for number in re.findall(r">(-?\d+\.\d+)<", html):
+        assert len(number.split(".")[1]) <= 2, number
 
 
 def test_write_html_is_atomic_and_creates_folders(report: EvaluationReport, tmp_path: Path) -> None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from judgealign.demo import load_demo
-from judgealign.evaluation.experiment import run_evaluation
-from judgealign.judge.params import JudgeParams
+from judgealign.errors import DataError
+from judgealign.evaluation.experiment import evaluate
+from judgealign.judge.judge import Judge
 from judgealign.report.console import console_table, render_console
+from judgealign.report.html import render_html
 from judgealign.report.markdown import render_markdown, write_markdown
-from judgealign.report.model import EvaluationReport, Interval
-from judgealign.report.table import fmt_interval, fmt_p, summary_rows
+from judgealign.report.mlflow_log import write_predictions_csv
+from judgealign.report.model import REPORT_SCHEMA_VERSION, EvaluationReport, Interval
+from judgealign.report.table import fmt_interval, fmt_p, fmt_score, summary_rows
 from judgealign.rubric import load_rubric
 
 DIMS = ["model_use", "data_imputation"]
@@ -25,15 +29,15 @@ DIMS = ["model_use", "data_imputation"]
 def report() -> EvaluationReport:
     items, labels = load_demo(dimensions=DIMS)
     rubric = load_rubric("ml-notebook").subset(DIMS)
-    return run_evaluation(
-        rubric,
+    return evaluate(
+        Judge(rubric, model="fake:mimic", embedder="fake"),
         items,
         labels,
-        JudgeParams(model="fake:mimic", embedder="fake"),
         folds=2,
         variants=["baseline", "semantic", "full"],
         n_resamples=300,
         name="unit",
+        progress=None,
     )
 
 
@@ -44,6 +48,8 @@ def test_formatting_helpers() -> None:
     assert fmt_p(0.004) == "0.004"
     assert fmt_p(0.2) == "0.20"
     assert fmt_p(None) == "—"
+    assert fmt_score(4.333333) == "4.33" and fmt_score(3.0) == "3" and fmt_score(2.5) == "2.50"
+    assert fmt_score(0.0, na_value=0) == "N/A" and fmt_score(0.0) == "0"
 
 
 def test_summary_rows_follow_rubric_and_variants(report: EvaluationReport) -> None:
@@ -152,3 +158,95 @@ def test_mlflow_logging_offline(report: EvaluationReport, tmp_path: Path) -> Non
     # A second run lands in the same experiment.
     second = log_to_mlflow(report, run_dir, run_name="again")
     assert client.get_run(second).info.experiment_id == run.info.experiment_id
+
+
+def test_narrow_console_keeps_the_reference_levels_under_the_table(
+    report: EvaluationReport,
+) -> None:
+    buf = io.StringIO()
+    render_console(report, Console(file=buf, width=90, color_system=None))
+    text = " ".join(buf.getvalue().split())
+    for ref in report.references:
+        assert f"{ref.dimension}: median predictor" in text
+    assert "calibrated baseline" in text and "human-human" in text
+    wide = io.StringIO()
+    render_console(report, Console(file=wide, width=220, color_system=None))
+    assert "calibrated baseline" not in wide.getvalue()  # the columns carry them there
+    assert "Calib. base" in wide.getvalue()
+
+
+def test_every_report_carries_the_reference_levels(report: EvaluationReport) -> None:
+    for ref in report.references:
+        assert ref.median_predictor_mae is not None
+        assert ref.calibrated_baseline_mae is not None  # the baseline ran: no call needed
+    md = render_markdown(report)
+    assert "Median pred." in md and "Calib. base" in md and "Human-human" in md
+    assert "score blend" not in md and "score calibration" not in md
+
+
+def old_report_json(report: EvaluationReport) -> dict[str, object]:
+    """``report`` as a schema 1 file wrote it: score blends and calibrations, judgements
+    with the expected and pre-blend scores, no memory section."""
+    data = report.model_dump(mode="json")
+    data["schema_version"] = 1
+    del data["memory"], data["examples"]
+    data["blends"] = [
+        {"dimension": "model_use", "variant": "full", "n": 3, "judge_weights": [0.5],
+         "neighbour_weights": [0.25], "median_weights": [0.25], "mae_blended": 0.4}
+    ]  # fmt: skip
+    data["calibrations"] = [
+        {"dimension": "model_use", "variant": "full", "n": 3, "slopes": [1.0],
+         "intercepts": [-0.5], "applied": [True], "mae_calibrated": 0.3, "mae_raw": 0.6}
+    ]  # fmt: skip
+    for rec in data["judgements"]:
+        rec["judgement"] |= {"expected_score": 2.4, "judge_score": 3.0, "neighbour_score": 2.0}
+    data["config"]["params"] |= {"blend": True, "recalibrate": False, "use_expected_score": True}
+    return data
+
+
+def test_a_schema_1_report_with_blends_and_calibrations_still_loads_and_renders(
+    report: EvaluationReport, tmp_path: Path
+) -> None:
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(old_report_json(report)), encoding="utf-8")
+    old = EvaluationReport.load(path)
+    assert old.schema_version == 1 and old.memory == [] and old.examples == []
+    assert old.results == report.results and old.references == report.references
+    assert len(old.judgements) == len(report.judgements)
+    assert "blends" not in old.model_dump() and "calibrations" not in old.model_dump()
+    html = render_html(old)
+    assert "does not record the aligned judges" in html
+    assert "score blend" not in render_markdown(old)
+    render_console(old, Console(file=io.StringIO(), width=220))
+
+
+def test_a_newer_report_schema_asks_for_an_upgrade(
+    report: EvaluationReport, tmp_path: Path
+) -> None:
+    data = report.model_dump(mode="json")
+    assert data["schema_version"] == REPORT_SCHEMA_VERSION == 2
+    data["schema_version"] = REPORT_SCHEMA_VERSION + 1
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(DataError, match="upgrade judgealign"):
+        EvaluationReport.load(path)
+
+
+def test_report_json_round_trips_with_the_memory_section(
+    report: EvaluationReport, tmp_path: Path
+) -> None:
+    assert report.memory and report.examples
+    again = EvaluationReport.load(report.save(tmp_path / "report.json"))
+    assert again.memory == report.memory and again.examples == report.examples
+    shown = {e for r in report.judgements for e in r.judgement.episodes}
+    assert {e.id for e in report.examples} == shown  # each example once, only those shown
+
+
+def test_predictions_csv_has_no_experimental_columns(
+    report: EvaluationReport, tmp_path: Path
+) -> None:
+    path = write_predictions_csv(report, tmp_path / "predictions.csv")
+    with path.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(report.judgements)
+    assert "expected_score" not in rows[0] and {"score", "guidelines", "episodes"} <= set(rows[0])

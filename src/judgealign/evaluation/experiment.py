@@ -1,97 +1,103 @@
-"""``run_evaluation``: the whole experiment, from items and labels to a saved report."""
+"""``evaluate``: the whole experiment, from a judge, items and labels to a saved report."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
-from judgealign.evaluation.runner import Evaluator, Progress
+from judgealign.evaluation.runner import Evaluator
 from judgealign.evaluation.summary import build_report
-from judgealign.judge.params import VARIANTS, JudgeParams, Variant
-from judgealign.providers.protocol import LLM, Embedder
-from judgealign.report.model import EvaluationReport
-from judgealign.rubric.model import Rubric
+from judgealign.judge.judge import Judge
+from judgealign.judge.params import VARIANTS, Variant
+from judgealign.progress import Progress, progress_for
+from judgealign.report.views import Report
 
 
-def run_evaluation(
-    rubric: Rubric,
+def evaluate(
+    judge: Judge,
     items: Sequence[Item],
     labels: Sequence[Label],
-    params: JudgeParams,
     *,
-    folds: int = 4,
     variants: Sequence[Variant] = VARIANTS,
+    folds: int = 4,
     seed: int = 0,
-    run_dir: Path | None = None,
-    cache_dir: Path | None = None,
+    run_dir: str | Path | None = None,
     concurrency: int = 4,
     learning_curve: Sequence[int] = (),
     rater_labels: Sequence[Label] = (),
     n_resamples: int = 10_000,
     ci_method: str = "bca",
     draw_size: int | None = None,
-    progress: Progress | None = None,
-    llm: LLM | None = None,
-    reflection_llm: LLM | None = None,
-    embedder: Embedder | None = None,
+    progress: Progress | Literal["auto"] | None = "auto",
     name: str = "",
-) -> EvaluationReport:
-    """Cross-validate baseline and aligned judges and return (and save) the report.
+) -> Report:
+    """Cross-validate ``judge``'s variants against the experts and return the report.
 
-    With ``run_dir``, finished judgements and fitted judges are kept there, so rerunning the
-    same call after an interruption recomputes nothing; the run folder then holds
-    ``report.json``, ``report.html`` and ``report.md``.
+    Each variant is a named clone of ``judge`` (``baseline``: the zero-shot judge, always
+    included; ``semantic``, ``episodic``, ``full``: the judge reading guidelines, examples
+    or both, fitted on the training folds only). Folds are grouped by input so no item's
+    group is on both sides, and a leakage guard fails the run if a judgement saw anything
+    from its own test fold. With ``run_dir``, finished judgements and fitted judges are kept
+    there, so the same call after an interruption recomputes nothing; the folder then holds
+    ``report.json``, ``report.html`` and ``report.md``. ``progress="auto"``: a bar on a
+    terminal, log lines elsewhere (CI, Jupyter); ``None``: silent. Works inside a running
+    event loop (Jupyter) too.
 
-    >>> from judgealign.demo import load_demo
-    >>> from judgealign.rubric import load_rubric
-    >>> items, labels = load_demo(dimensions=["model_use"])
-    >>> rubric = load_rubric("ml-notebook").subset(["model_use"])
-    >>> report = run_evaluation(rubric, items, labels, JudgeParams(model="fake:mimic"),
-    ...                         variants=["baseline", "full"], n_resamples=200)
+    >>> import judgealign as ja
+    >>> items, labels = ja.load_demo(dimensions=["model_use"])
+    >>> judge = ja.Judge(ja.load_rubric("ml-notebook").subset(["model_use"]),
+    ...                  model="fake:mimic", embedder="fake")
+    >>> report = ja.evaluate(judge, items, labels, variants=["baseline", "full"],
+    ...                      n_resamples=200, progress=None)
     >>> report.result("full", "model_use").n_scored > 0
     True
     """
     started = time.perf_counter()
+    run_path = Path(run_dir) if run_dir is not None else None
     evaluator = Evaluator(
-        rubric,
-        params,
+        judge,
         folds=folds,
         variants=variants,
         seed=seed,
-        run_dir=run_dir,
-        cache_dir=cache_dir,
+        run_dir=run_path,
         concurrency=concurrency,
         learning_curve=learning_curve,
-        progress=progress,
-        llm=llm,
-        reflection_llm=reflection_llm,
-        embedder=embedder,
+        progress=None if progress == "auto" else progress,
     )
-    data = evaluator.run(items, labels)
-    report = build_report(
-        rubric,
-        params,
-        data,
-        items=items,
-        labels=labels,
-        rater_labels=rater_labels,
-        variants=evaluator.variants,
-        folds=folds,
-        seed=seed,
-        n_resamples=n_resamples,
-        ci_method=ci_method,
-        draw_size=draw_size,
-        wall_seconds=time.perf_counter() - started,
-        name=name,
+    if progress == "auto":
+        with progress_for(sys.stderr) as bar:
+            evaluator.progress = bar
+            data = evaluator.run(items, labels)
+    else:
+        data = evaluator.run(items, labels)
+    report = Report.of(
+        build_report(
+            judge.rubric,
+            judge.params,
+            data,
+            items=items,
+            labels=labels,
+            rater_labels=rater_labels,
+            variants=evaluator.variants,
+            folds=folds,
+            seed=seed,
+            n_resamples=n_resamples,
+            ci_method=ci_method,
+            draw_size=draw_size,
+            wall_seconds=time.perf_counter() - started,
+            name=name,
+        )
     )
-    if run_dir is not None:
+    if run_path is not None:
         from judgealign.report.html import write_html
         from judgealign.report.markdown import write_markdown
 
-        report.save(run_dir / "report.json")
-        write_html(report, run_dir / "report.html")
-        write_markdown(report, run_dir / "report.md")
+        report.save(run_path / "report.json")
+        write_html(report, run_path / "report.html")
+        write_markdown(report, run_path / "report.md")
     return report

@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -16,39 +15,18 @@ from judgealign.data.item import Item
 from judgealign.data.label import Label, item_of
 from judgealign.errors import ConfigError, DataError, JudgeAlignError
 from judgealign.evaluation.store import JudgementStore, check_run_settings
-from judgealign.judge.judge import Judge
+from judgealign.judge.judge import Judge, clone
 from judgealign.judge.judgement import Judgement
-from judgealign.judge.params import VARIANTS, JudgeParams, Variant
+from judgealign.judge.params import VARIANTS, Variant
 from judgealign.judge.persistence import load_judge, save_judge
-from judgealign.memory.blend import ScoreBlend
-from judgealign.memory.calibration import ScoreCalibration
-from judgealign.memory.store import ReflectionGap
-from judgealign.providers.protocol import LLM, Embedder
+from judgealign.memory.store import AlignmentMemory, ReflectionGap
+from judgealign.progress import NoProgress, Progress
 from judgealign.providers.types import Usage
-from judgealign.rubric.model import Rubric
+from judgealign.sync import run_sync
 
 
 class LeakageError(JudgeAlignError):
     """A judgement saw an episode or guideline derived from its own test fold."""
-
-
-class Progress(Protocol):
-    """One bar for the run's judgements; ``status`` says what it is doing between them."""
-
-    def start(self, phase: str, total: int) -> None: ...
-    def advance(self, n: int = 1) -> None: ...
-    def status(self, text: str) -> None: ...
-
-
-class _NoProgress:
-    def start(self, phase: str, total: int) -> None:
-        pass
-
-    def advance(self, n: int = 1) -> None:
-        pass
-
-    def status(self, text: str) -> None:
-        pass
 
 
 @dataclass
@@ -64,10 +42,8 @@ class EvaluationData:
     usage_alignment: Usage = field(default_factory=Usage)
     usage_scoring: Usage = field(default_factory=Usage)
     leakage_checked: bool = False
-    blends: dict[int, dict[str, ScoreBlend]] = field(default_factory=dict)  # fold -> dim -> blend
     reflection_gaps: dict[int, dict[str, ReflectionGap]] = field(default_factory=dict)
-    # fold -> dimension -> variant -> its score calibration (JudgeParams.recalibrate)
-    calibrations: dict[int, dict[str, dict[str, ScoreCalibration]]] = field(default_factory=dict)
+    memories: dict[int, AlignmentMemory] = field(default_factory=dict)  # fold -> its memory
 
 
 def _usage_path(judge_path: Path) -> Path:
@@ -111,45 +87,40 @@ def check_no_leak(judge: Judge, judgements: Sequence[Judgement], train_items: se
 
 
 class Evaluator:
-    """Runs baseline and aligned variants under grouped k-fold cross-validation.
+    """Runs a judge's baseline and aligned variants under grouped k-fold cross-validation.
 
-    Baseline judgements need no training, so they are computed once for every item and
-    reused by every fold. With ``run_dir`` every judgement is appended to
-    ``judgements.jsonl`` and fitted judges go to ``judges/``: an interrupted run resumes
-    where it stopped and recomputes nothing.
+    ``judge`` is the template: each fold fits a clone of it on the training folds, and every
+    requested variant is an ablation of that fitted clone (one fit serves them all). The
+    baseline needs no training, so it is computed once for every item and reused by every
+    fold. With ``run_dir`` every judgement is appended to ``judgements.jsonl`` and fitted
+    judges go to ``judges/``: an interrupted run resumes where it stopped and recomputes
+    nothing.
     """
 
     def __init__(
         self,
-        rubric: Rubric,
-        params: JudgeParams,
+        judge: Judge,
         *,
         folds: int = 4,
         variants: Sequence[Variant] = VARIANTS,
         seed: int = 0,
         run_dir: Path | None = None,
-        cache_dir: Path | None = None,
         concurrency: int = 4,
-        llm: LLM | None = None,
-        reflection_llm: LLM | None = None,
-        embedder: Embedder | None = None,
         learning_curve: Sequence[int] = (),
         progress: Progress | None = None,
     ) -> None:
         unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
             raise ConfigError(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
-        self.rubric = rubric
-        self.params = params
+        self.judge = judge
+        self.rubric = judge.rubric
         self.folds = folds
         self.variants = list(dict.fromkeys(["baseline", *variants]))
         self.seed = seed
         self.run_dir = run_dir
-        self.cache_dir = cache_dir
         self.concurrency = concurrency
         self.learning_curve = sorted(set(learning_curve))
-        self.progress: Progress = progress or _NoProgress()
-        self._llm, self._reflection_llm, self._embedder = llm, reflection_llm, embedder
+        self.progress: Progress = progress or NoProgress()
         self._alignment_usage = Usage()
         self._scoring_usage = Usage()
 
@@ -157,26 +128,24 @@ class Evaluator:
     def _distils(self) -> bool:
         # Reflection only when a requested variant reads guidelines: an episodic-only ablation
         # must not pay for (or wait on) distillation it never uses.
-        return self.params.semantic and any(v in ("semantic", "full") for v in self.variants)
+        return any(v in ("semantic", "full") for v in self.variants)
 
-    def _judge(self) -> Judge:
-        judge = Judge(
-            self.rubric,
-            self.params.model_copy(update={"semantic": self._distils}),
-            llm=self._llm,
-            reflection_llm=self._reflection_llm,
-            embedder=self._embedder,
-            cache_dir=self.cache_dir,
-            concurrency=self.concurrency,
-        )
-        # Share provider objects (and their caches and usage counters) across folds.
-        self._llm, self._reflection_llm = judge.llm, judge.reflection_llm
-        if self.params.semantic or self.params.episodic or len(self.variants) > 1:
-            self._embedder = judge.embedder
-        return judge
+    def _template(self) -> Judge:
+        """The judge every fold clones, with its providers resolved once so that folds share
+        caches and usage counters."""
+        if not hasattr(self, "_resolved_template"):
+            shared: dict[str, object] = {"model": self.judge.llm_}
+            if any(v != "baseline" for v in self.variants):
+                shared["reflection_model"] = self.judge.reflection_llm_
+                shared["embedder"] = self.judge.embedder_
+            self._resolved_template = clone(self.judge, **shared)
+        return self._resolved_template
+
+    def _fold_judge(self) -> Judge:
+        return clone(self._template(), variant="full" if self._distils else "episodic")
 
     def run(self, items: Sequence[Item], labels: Sequence[Label]) -> EvaluationData:
-        return asyncio.run(self.arun(items, labels))
+        return run_sync(self.arun(items, labels))
 
     async def arun(self, items: Sequence[Item], labels: Sequence[Label]) -> EvaluationData:
         from judgealign.data.folds import grouped_kfold
@@ -200,31 +169,31 @@ class Evaluator:
         data = EvaluationData(
             folds=folds, fold_of=fold_of, expert=expert, judgements={v: {} for v in self.variants}
         )
-        judge = self._judge()
+        template = self._template()
         aligned: list[Variant] = [v for v in self.variants if v != "baseline"]  # type: ignore[misc]
         curve = len(self.learning_curve) if aligned else 0
-        self.progress.start("scoring", len(expert) * (len(self.variants) + curve))
+        # One bar over judgements and labels aligned, so the estimate of the time left counts
+        # the folds still to align (an aligned label costs about one judgement's time).
+        fits = sum(len(tr) for tr, _ in folds) * (1 + curve) if aligned else 0
+        self.progress.start("evaluating", len(expert) * (len(self.variants) + curve) + fits)
         for f, (train_ids, test_ids) in enumerate(folds):
             train = set(train_ids)
             judges: dict[str, tuple[Judge, int]] = {}
             if "baseline" in self.variants:
                 # The baseline needs no training: fold -1 in the store; each item is judged
                 # once (in its own test fold) and reused by every comparison.
-                judges["baseline"] = (judge.variant("baseline"), -1)
+                judges["baseline"] = (template.ablation("baseline"), -1)
             fitted = None
             if aligned:
                 train_labels = [lb for lb in labels if lb.item in train]
                 fitted = await self._fitted(
-                    f, train_labels, [by_id[i] for i in train_ids], variants=aligned
+                    f, train_labels, [by_id[i] for i in train_ids], units=len(train_ids)
                 )
                 if fitted.memory_ is not None:
-                    if blends := fitted.memory_.blends():
-                        data.blends[f] = blends
+                    data.memories[f] = fitted.memory_
                     if gaps := fitted.memory_.reflection_gaps():
                         data.reflection_gaps[f] = gaps
-                    if calibrations := fitted.memory_.calibrations():
-                        data.calibrations[f] = calibrations
-                judges.update({v: (fitted.variant(v), f) for v in aligned})
+                judges.update({v: (fitted.ablation(v), f) for v in aligned})
             test_items = [by_id[i] for i in test_ids]
             await self._predict(judges, test_items, pairs_of, store, data.judgements)
             if fitted is not None:
@@ -250,8 +219,11 @@ class Evaluator:
             digest.update(it.model_dump_json().encode())
         return {
             # Non-default params only: a later version's new setting, at its default (the old
-            # behaviour), does not lock out a run folder made before it existed.
-            "params": self.params.model_dump(mode="json", exclude_defaults=True),
+            # behaviour), does not lock out a run folder made before it existed. The variant
+            # is left out: the run's variants may grow on resume.
+            "params": self.judge.params.model_dump(
+                mode="json", exclude_defaults=True, exclude={"variant"}
+            ),
             "rubric": self.rubric.model_dump(mode="json"),
             "folds": self.folds,
             "seed": self.seed,
@@ -264,49 +236,25 @@ class Evaluator:
         train_labels: Sequence[Label],
         train_items: Sequence[Item],
         tag: str = "",
-        variants: Sequence[Variant] = (),
+        *,
+        units: int = 0,
     ) -> Judge:
-        """The fold's fitted judge (loaded from the run folder when it holds it), with score
-        calibrations for ``variants`` when the params recalibrate."""
+        """The fold's fitted judge: loaded from the run folder when it holds the same fit,
+        else fitted (and saved there). ``units`` advance the progress bar either way."""
         path = self.run_dir / "judges" / f"fold-{fold}{tag}.judge.json" if self.run_dir else None
-        judge = await self._fit_or_load(fold, path, train_labels, train_items, tag)
-        if self.params.recalibrate and variants:
-            before = _usage_of(judge)
-            self.progress.status(f"calibrating fold {fold + 1}{tag}")
-            # Variants calibrated before (in the fit or a resumed run) cost no call.
-            await judge.arecalibrate(train_items, variants=variants)
-            self.progress.status("scoring")
-            spent = _usage_of(judge) - before
-            self._alignment_usage = self._alignment_usage + spent
-            if path is not None and spent.calls + spent.cached_calls:
-                save_judge(judge, path)
-                total = _usage_path(path)
-                if total.exists():
-                    spent = spent + Usage.model_validate_json(total.read_text(encoding="utf-8"))
-                total.write_text(spent.model_dump_json(), encoding="utf-8")
-        return judge
-
-    async def _fit_or_load(
-        self,
-        fold: int,
-        path: Path | None,
-        train_labels: Sequence[Label],
-        train_items: Sequence[Item],
-        tag: str,
-    ) -> Judge:
         wanted = {lb.id for lb in train_labels}
+        template = self._template()
         if path is not None and path.exists():
             try:
                 loaded = load_judge(
                     path,
-                    llm=self._llm,
-                    reflection_llm=self._reflection_llm,
-                    embedder=self._embedder,
-                    cache_dir=self.cache_dir,
+                    model=template.model,
+                    reflection_model=template.reflection_model,
+                    embedder=template.embedder,
                 )
                 # A judge fitted for episodic-only variants has no guidelines: refit it when a
                 # resumed run adds a variant that reads them.
-                fits = loaded.params.semantic or not self._distils
+                fits = loaded.params.reads_guidelines or not self._distils
                 if fits and loaded.memory_ is not None and loaded.memory_.label_ids() == wanted:
                     # What that fit cost when it ran, so a resumed run reports the full cost.
                     spent = _usage_path(path)
@@ -314,15 +262,17 @@ class Evaluator:
                         self._alignment_usage = self._alignment_usage + Usage.model_validate_json(
                             spent.read_text(encoding="utf-8")
                         )
+                    self.progress.advance(units)
                     return loaded
             except JudgeAlignError:
                 pass  # a damaged checkpoint is refitted; the response cache makes it cheap
-        judge = self._judge()
-        before = _usage_of(judge)
+        judge = self._fold_judge()
+        before = judge.usage()
         self.progress.status(f"aligning fold {fold + 1}{tag} ({len(train_labels)} labels)")
         await judge.afit(train_labels, train_items)
-        self.progress.status("scoring")
-        spent_now = _usage_of(judge) - before
+        self.progress.status(f"scoring fold {fold + 1}{tag}")
+        self.progress.advance(units)
+        spent_now = judge.usage() - before
         self._alignment_usage = self._alignment_usage + spent_now
         if path is not None:
             save_judge(judge, path)
@@ -369,7 +319,7 @@ class Evaluator:
                 await asyncio.gather(*(one_dim(it, dim) for dim in pairs_of[it.id]))
 
         any_judge = next(iter(judges.values()))[0] if judges else None
-        before = _usage_of(any_judge) if any_judge else Usage()
+        before = any_judge.usage() if any_judge else Usage()
         if self.concurrency <= 1:
             for it in items:
                 await one_item(it)
@@ -382,7 +332,7 @@ class Evaluator:
 
             await asyncio.gather(*(gated(it) for it in items))
         if any_judge is not None:
-            self._scoring_usage = self._scoring_usage + (_usage_of(any_judge) - before)
+            self._scoring_usage = self._scoring_usage + (any_judge.usage() - before)
 
     async def _curve(
         self,
@@ -410,11 +360,11 @@ class Evaluator:
                     chosen.extend(pool[i] for i in sorted(pick))
                     per_dim_counts.append(min(n, len(pool)))
                 items = [by_id[i] for i in sorted({lb.item for lb in chosen})]
-                fitted = await self._fitted(f, chosen, items, tag=f"-n{n}", variants=["full"])
+                fitted = await self._fitted(f, chosen, items, tag=f"-n{n}", units=len(train_ids))
                 variant = f"full@{n}"
                 out: dict[str, dict[tuple[str, str], Judgement]] = {variant: {}}
                 await self._predict(
-                    {variant: (fitted.variant("full"), f)},
+                    {variant: (fitted.ablation("full"), f)},
                     [by_id[i] for i in test_ids],
                     pairs_of,
                     store,
@@ -423,7 +373,3 @@ class Evaluator:
                 check_no_leak(fitted, list(out[variant].values()), train)
                 data.curve.setdefault((n, "full"), {}).update(out[variant])
             data.curve_sizes[n] = float(np.mean(per_dim_counts)) if per_dim_counts else 0.0
-
-
-def _usage_of(judge: Judge) -> Usage:
-    return judge.usage()

@@ -13,21 +13,25 @@ from judgealign import __version__
 from judgealign.data.item import Item
 from judgealign.data.label import Label
 from judgealign.evaluation.bootstrap import bootstrap_ci, holm_correction, paired_bootstrap
+from judgealign.evaluation.calibration import fit_calibration
 from judgealign.evaluation.metrics import PairedScores, compute_metrics, pair_scores
 from judgealign.evaluation.runner import EvaluationData
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import JudgeParams
+from judgealign.memory.records import Episode
 from judgealign.report.model import (
-    BlendLine,
-    CalibrationLine,
+    EXAMPLE_RATIONALE_CHARS,
     Comparison,
     CurvePoint,
     DimensionResult,
     EvaluationReport,
+    FoldMemory,
     Interval,
     JudgementRecord,
+    LearnedGuideline,
     ReferenceLine,
     RunConfig,
+    ShownExample,
 )
 from judgealign.rubric.model import Dimension, Rubric
 
@@ -111,102 +115,67 @@ def _applicable(
             yield expert, j
 
 
-def _blend_lines(rubric: Rubric, data: EvaluationData, variants: Sequence[str]) -> list[BlendLine]:
-    """Per blended variant and dimension: fold weights, and each part's MAE on its own."""
-    lines = []
-    for variant in variants:
-        for dim in rubric.dimensions:
-            fitted = [b[dim.id] for _, b in sorted(data.blends.items()) if dim.id in b]
-            rows = [
-                (expert, j.score, j.judge_score, j.neighbour_score)
-                for expert, j in _applicable(data, variant, dim)
-                if j.score is not None and j.judge_score is not None
-            ]
-            if not fitted or not rows:
+def _memory_lines(rubric: Rubric, data: EvaluationData) -> list[FoldMemory]:
+    """Per fold and dimension: the guidelines its judge distilled (most support first) and
+    how many examples it could retrieve."""
+    out = []
+    for fold, memory in sorted(data.memories.items()):
+        for dim in rubric.dimension_ids:
+            if dim not in memory.dimensions:
                 continue
-            err = np.array([(abs(s - e), abs(o - e)) for e, s, o, _ in rows])
-            nb = [abs(n - e) for e, _, _, n in rows if n is not None]
-            lines.append(
-                BlendLine(
-                    dimension=dim.id,
-                    variant=variant,
-                    n=len(rows),
-                    judge_weights=[b.judge for b in fitted],
-                    neighbour_weights=[b.neighbours for b in fitted],
-                    median_weights=[b.median for b in fitted],
-                    mae_blended=_num(float(err[:, 0].mean())),
-                    mae_judge_alone=_num(float(err[:, 1].mean())),
-                    mae_neighbours_alone=_num(float(np.mean(nb))) if nb else None,
+            guidelines = sorted(memory.guidelines(dim), key=lambda g: -g.support)
+            out.append(
+                FoldMemory(
+                    fold=fold,
+                    dimension=dim,
+                    n_episodes=len(memory.episodes(dim)),
+                    guidelines=[
+                        LearnedGuideline(id=g.id, text=g.text, support=g.support, sources=g.sources)
+                        for g in guidelines
+                    ],
                 )
             )
-    return lines
+    return out
 
 
-def _calibration_lines(
-    rubric: Rubric,
-    data: EvaluationData,
-    variants: Sequence[str],
-    calibrated_baseline: dict[str, dict[str, float]],
-    *,
-    seed: int,
-    n_resamples: int,
-) -> list[CalibrationLine]:
-    """Per recalibrated variant and dimension: fold maps, held-out MAE calibrated vs raw, and
-    against calibration alone (``calibrated_baseline``: dimension -> item -> error of the
-    baseline's scores through a map fitted per fold)."""
-    lines = []
-    for dim in rubric.dimensions:
-        alone = calibrated_baseline.get(dim.id, {})
-        for variant in variants:
-            fitted = [
-                c[dim.id][variant]
-                for _, c in sorted(data.calibrations.items())
-                if variant in c.get(dim.id, {})
-            ]
-            if not fitted:
-                continue
-            rows = {  # item -> (calibrated error, raw error); no judge_score: the map was off
-                j.item: (
-                    abs(j.score - e),
-                    abs((j.score if j.judge_score is None else j.judge_score) - e),
-                )
-                for e, j in _applicable(data, variant, dim)
-                if j.score is not None
+def _shown_examples(data: EvaluationData, records: Sequence[JudgementRecord]) -> list[ShownExample]:
+    """Every labelled example some judgement was shown, once, resolved through its fold's
+    memory (the rendered item is left out: report.json stays small)."""
+    episodes: dict[tuple[int, str], dict[str, Episode]] = {}
+    shown: dict[str, ShownExample] = {}
+    for rec in records:
+        j = rec.judgement
+        memory = data.memories.get(rec.fold)
+        if memory is None or not j.episodes:
+            continue
+        by_id = episodes.get((rec.fold, j.dimension))
+        if by_id is None:
+            by_id = episodes[(rec.fold, j.dimension)] = {
+                e.id: e for e in memory.episodes(j.dimension)
             }
-            err = np.array(list(rows.values())) if rows else np.zeros((0, 2))
-            both = sorted(set(rows) & set(alone))
-            vs = None
-            if both:
-                vs = paired_bootstrap(
-                    [alone[i] for i in both],
-                    [rows[i][0] for i in both],
-                    n_resamples=n_resamples,
-                    seed=seed,
-                )
-            lines.append(
-                CalibrationLine(
-                    dimension=dim.id,
-                    variant=variant,
-                    n=len(rows),
-                    slopes=[c.slope for c in fitted],
-                    intercepts=[c.intercept for c in fitted],
-                    applied=[c.applied for c in fitted],
-                    mae_calibrated=_num(float(err[:, 0].mean())) if rows else None,
-                    mae_raw=_num(float(err[:, 1].mean())) if rows else None,
-                    mae_calibrated_baseline=_num(vs.mean_a) if vs and vs.n else None,
-                    p_vs_calibrated_baseline=_num(vs.p_value) if vs and vs.n else None,
-                )
+        for eid in j.episodes:
+            e = by_id.get(eid)
+            if e is None or eid in shown:
+                continue
+            rationale = e.rationale.strip()
+            if len(rationale) > EXAMPLE_RATIONALE_CHARS:
+                rationale = rationale[:EXAMPLE_RATIONALE_CHARS] + "…"
+            shown[eid] = ShownExample(
+                id=e.id,
+                item=e.item,
+                dimension=e.dimension,
+                rater=e.rater,
+                score=e.score,
+                rationale=rationale,
             )
-    return lines
+    return [shown[k] for k in sorted(shown)]
 
 
 def _calibrated_baseline(
     dim: Dimension, data: EvaluationData, group_of: dict[str, str], seed: int
 ) -> dict[str, float]:
-    """Item -> error of the baseline's score through a calibration fitted on each fold's
+    """Item -> error of the baseline's score through an affine map fitted on each fold's
     training items (free: the baseline judged every item once, with no memory to leak)."""
-    from judgealign.memory.calibration import fit_calibration
-
     base = {
         j.item: (e, j.score)
         for e, j in _applicable(data, "baseline", dim)
@@ -312,14 +281,8 @@ def build_report(
         comparisons.extend(c.model_copy(update={"p_holm": adjusted[d]}) for d, c in raw.items())
     references = []
     group_of = {it.id: it.group_id for it in items}
-    # Fitted once: the reference line and the recalibrated variants' comparison both read it.
-    calibrated_baseline = (
-        {d.id: _calibrated_baseline(d, data, group_of, seed) for d in rubric.dimensions}
-        if "baseline" in variants
-        else {}
-    )
     for dim in rubric.dimensions:
-        alone = calibrated_baseline.get(dim.id, {})
+        alone = _calibrated_baseline(dim, data, group_of, seed) if "baseline" in variants else {}
         rmap = _rater_map(rater_labels, dim.id)
         multi = sum(1 for v in rmap.values() if len(v) >= 2)
         hh = None
@@ -398,15 +361,8 @@ def build_report(
         comparisons=comparisons,
         references=references,
         learning_curve=curve,
-        blends=_blend_lines(rubric, data, variants),
-        calibrations=_calibration_lines(
-            rubric,
-            data,
-            variants,
-            calibrated_baseline,
-            seed=seed,
-            n_resamples=n_resamples,
-        ),
+        memory=_memory_lines(rubric, data),
+        examples=_shown_examples(data, records),
         judgements=records,
         usage_alignment=data.usage_alignment,
         usage_scoring=data.usage_scoring,

@@ -7,10 +7,12 @@ from rich.console import Console
 from rich.table import Table
 
 from judgealign.report.model import EvaluationReport
-from judgealign.report.table import COLUMNS, footer_lines, summary_rows
+from judgealign.report.table import COLUMNS, footer_lines, reference_lines, summary_rows
 
-# Dropped first when the terminal is narrow; the MAE columns are what the table is for.
+# Dropped first when the terminal is narrow; the MAE columns are what the table is for (the
+# reference levels then go under the table: a judge is never shown without them).
 _OPTIONAL = ("Bias", "Median pred.", "Calib. base", "Human-human")
+_WIDE = 130
 # Below 100 columns these go too: both MAEs with their CIs and the p are what must stay whole.
 _NARROW_OPTIONAL = ("n", "Change")
 
@@ -29,7 +31,7 @@ def console_table(
     title = f"{report.config.rubric_id}: judge vs experts (MAE, lower is better)"
     table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     dropped: tuple[str, ...] = ()
-    if width is not None and width < 130:
+    if width is not None and width < _WIDE:
         dropped = _OPTIONAL + (_NARROW_OPTIONAL if width < 100 else ())
     keep = [i for i, col in enumerate(COLUMNS) if col not in dropped]
     for i in keep:
@@ -49,12 +51,16 @@ def console_table(
 
 
 def render_console(report: EvaluationReport, console: Console | None = None) -> None:
-    """Print the headline table and the run facts under it.
+    """Print the headline table and the run facts under it (with the reference levels when
+    the console is too narrow for their columns).
 
     >>> render_console(EvaluationReport.load(Path("runs/demo/report.json")))  # doctest: +SKIP
     """
     console = console or Console()
     console.print(console_table(report, width=console.width))
-    for line in footer_lines(report):
+    lines = footer_lines(report)
+    if console.width < _WIDE:
+        lines = reference_lines(report) + lines
+    for line in lines:
         style = "bold yellow" if line.startswith("WARNING") else "dim"
         console.print(line, style=style, highlight=False)

@@ -4,6 +4,8 @@ Why one file with inline CSS and inline SVG, no scripts and no URLs: a run folde
 mailed and opened offline long after the run, and the judgements inside it (item ids,
 rationales) are untrusted text. So the page needs nothing from the network, runs no code, and
 carries a Content-Security-Policy that forbids scripts outright, on top of escaping every value.
+Long parts (the judgements, each fold's guidelines) fold with ``<details>``, which needs no
+script either.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from judgealign.report.html_judgements import judgement_section, learned_section
 from judgealign.report.html_tables import (
     agreement_table,
     config_table,
-    judgement_table,
     summary_table,
     usage_table,
 )
@@ -27,7 +29,6 @@ from judgealign.report.plots import (
     mae_plot,
 )
 from judgealign.report.svg import esc
-from judgealign.report.table import blend_lines, calibration_lines
 
 JUDGEMENT_ROWS = 2000
 
@@ -58,10 +59,21 @@ td.worse { background: #fbe4e1; }
 td.sig { font-weight: 700; }
 td.warn, tr.err td.status { color: #b00020; font-weight: 600; }
 table.config th { background: #f7f7f7; white-space: nowrap; }
-table.judgements td.rationale { max-width: 34rem; }
-table.judgements td.ids { font-size: .78rem; color: #444; overflow-wrap: anywhere;
-  max-width: 18rem; }
+table.judgements td.rationale { max-width: 30rem; }
 table.judgements td.item { overflow-wrap: anywhere; min-width: 9rem; max-width: 16rem; }
+table.judgements td.seen { font-size: .82rem; min-width: 14rem; max-width: 34rem; }
+td.seen summary { color: #0b5cad; cursor: pointer; white-space: nowrap; }
+td.seen ol, td.seen ul { margin: .3rem 0 .2rem; padding-left: 1.3rem; }
+td.seen li { margin: .15rem 0; }
+ul.seen-examples { list-style: square; color: #333; }
+.ex-item { font-family: ui-monospace, monospace; overflow-wrap: anywhere; }
+.support, td.sources { color: #555; }
+table.learned td.guideline { max-width: 48rem; }
+table.learned td.sources { font-size: .8rem; max-width: 22rem; overflow-wrap: anywhere; }
+details.group, details.fold { margin: .3rem 0; border: 1px solid #e3e3e3; border-radius: 3px;
+  padding: .2rem .6rem; }
+details.group > summary, details.fold > summary { cursor: pointer; padding: .2rem 0; }
+details[open].group > summary, details[open].fold > summary { margin-bottom: .3rem; }
 .variant { font-weight: 600; }
 .v-baseline { color: #6e6e6e; } .v-semantic { color: #0072b2; }
 .v-episodic { color: #009e73; } .v-full { color: #d55e00; }
@@ -185,11 +197,10 @@ def render_html(report: EvaluationReport) -> str:
     c = report.config
     title = f"judgealign report — {c.name or c.rubric_id}"
     notes = ""
-    lines = [*blend_lines(report), *calibration_lines(report), *report.notes]
-    if lines:
+    if report.notes:
         notes = (
             "<h3>Notes</h3><ul class='notes'>"
-            + "".join(f"<li>{esc(n)}</li>" for n in lines)
+            + "".join(f"<li>{esc(n)}</li>" for n in report.notes)
             + "</ul>"
         )
     body = [
@@ -200,7 +211,8 @@ def render_html(report: EvaluationReport) -> str:
         f"created {esc(report.created)}.</p></header>",
         _warnings(report),
         "<nav><a href='#config'>Run</a><a href='#summary'>Summary</a>"
-        "<a href='#plots'>Plots</a><a href='#judgements'>Judgements</a></nav>",
+        "<a href='#plots'>Plots</a><a href='#learned'>What the judge learned</a>"
+        "<a href='#judgements'>Judgements</a></nav>",
         "<section id='config'><h2>Run</h2>",
         f"<div class='scroll'>{config_table(report)}</div>",
         "<h3>Usage</h3>",
@@ -220,10 +232,15 @@ def render_html(report: EvaluationReport) -> str:
         f"<div class='scroll'>{agreement_table(report)}</div>",
         "</section>",
         f"<section id='plots'><h2>Plots</h2>{_plots(report)}</section>",
+        "<section id='learned'><h2>What the judge learned</h2>",
+        learned_section(report),
+        "</section>",
         "<section id='judgements'><h2>Judgements</h2>",
-        "<p class='explain'>Every out-of-fold judgement with the guidelines and examples the "
-        "judge saw. Rationales are cut at 300 characters; report.json has them whole.</p>",
-        f"<div class='scroll'>{judgement_table(report, JUDGEMENT_ROWS)}</div>",
+        "<p class='explain'>Every out-of-fold judgement, one folded table per dimension and "
+        "variant (click to open). Each row lists the guidelines and labelled examples the "
+        "judge saw (click its count); the fold is the held-out fold the item was judged in. "
+        "Rationales are cut at 300 characters; report.json has them whole.</p>",
+        judgement_section(report, JUDGEMENT_ROWS),
         "</section>",
         f"<footer>judgealign {esc(report.judgealign_version)} · report schema "
         f"{esc(report.schema_version)}</footer>",

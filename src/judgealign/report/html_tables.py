@@ -1,6 +1,7 @@
-"""HTML tables for the report page: run configuration, usage, summaries, judgements.
+"""HTML tables for the report page: run configuration, usage, summaries.
 
-Kept apart from the page layout in ``html.py`` so each stays small. Every function returns an
+Kept apart from the page layout in ``html.py`` so each stays small (the judgements and what
+the judges learned are in ``html_judgements.py``). Every function returns an
 HTML fragment in which all report-derived text has passed through ``html.escape``: item ids,
 rationales and error messages come from models and user files and must never become markup.
 """
@@ -9,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from judgealign.judge.judgement import Judgement
 from judgealign.providers.types import Usage
-from judgealign.report.model import EvaluationReport, Interval, JudgementRecord
+from judgealign.report.model import EvaluationReport, Interval
 from judgealign.report.svg import esc
 from judgealign.report.table import fmt_num
 
 DASH = "—"
-RATIONALE_CHARS = 300
-ERROR_CHARS = 160
 
 
 def fmt_p(p: float | None) -> str:
@@ -232,90 +230,5 @@ def agreement_table(report: EvaluationReport) -> str:
         rows.append("<tr><td colspan='15'>No results.</td></tr>")
     return (
         f'<table class="agreement"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
-def _score(x: float | None, na_value: int | None) -> str:
-    if x is None:
-        return DASH
-    if na_value is not None and x == na_value:
-        return "N/A"
-    return f"{x:g}"
-
-
-def _status(j: Judgement) -> tuple[str, str]:
-    if j.error:
-        msg = j.error if len(j.error) <= ERROR_CHARS else j.error[:ERROR_CHARS] + "…"
-        return f"error: {msg}", "err"
-    if j.score is None:
-        return "no score", "err"
-    return ("ok" if j.attempts <= 1 else f"ok ({j.attempts} attempts)"), "ok"
-
-
-def _ids(ids: Sequence[str]) -> str:
-    if not ids:
-        return f"<td class='ids'>{DASH}</td>"
-    return "<td class='ids'>" + "<br>".join(esc(i) for i in ids) + "</td>"
-
-
-def judgement_table(report: EvaluationReport, limit: int = 2000) -> str:
-    """Every out-of-fold judgement (up to ``limit`` rows), grouped by dimension and item."""
-    order = {d: i for i, d in enumerate(report.config.dimensions)}
-    vorder = {v: i for i, v in enumerate(report.config.variants)}
-    na = {d.id: d.scale.na_value for d in report.rubric.dimensions}
-
-    def key(r: JudgementRecord) -> tuple[int, str, int]:
-        j = r.judgement
-        return (order.get(j.dimension, 99), j.item, vorder.get(r.variant, 99))
-
-    records = sorted(report.judgements, key=key)
-    shown = records[:limit]
-    head = "".join(
-        f"<th scope='col'>{esc(h)}</th>"
-        for h in (
-            "Item", "Dimension", "Variant", "Fold", "Expert", "Judge", "|Error|",
-            "Status", "Rationale", "Guidelines seen", "Episodes seen",
-        )
-    )  # fmt: skip
-    rows = []
-    for r in shown:
-        j = r.judgement
-        nv = na.get(j.dimension)
-        err = DASH
-        scored = r.expert is not None and j.score is not None and j.ok
-        if scored and (nv is None or nv not in (r.expert, j.score)):
-            err = f"{abs((j.score or 0.0) - (r.expert or 0.0)):g}"
-        status, cls = _status(j)
-        rationale = j.rationale.strip()
-        short = (
-            rationale if len(rationale) <= RATIONALE_CHARS else rationale[:RATIONALE_CHARS] + "…"
-        )
-        exp = "" if j.expected_score is None else f"expected score {j.expected_score:.2f}"
-        rows.append(
-            f"<tr class='{cls}'>"
-            + _td(j.item, "item")
-            + _td(j.dimension)
-            + _td(r.variant, f"variant v-{r.variant}")
-            + _td(str(r.fold) if r.fold >= 0 else DASH, "num")
-            + _td(_score(r.expert, nv), "num")
-            + _td(_score(j.score, nv), "num", exp)
-            + _td(err, "num")
-            + _td(status, "status")
-            + _td(short, "rationale")
-            + _ids(j.guidelines)
-            + _ids(j.episodes)
-            + "</tr>"
-        )
-    if not rows:
-        rows.append("<tr><td colspan='11'>No judgements in this report.</td></tr>")
-    note = ""
-    if len(records) > len(shown):
-        note = (
-            f"<p class='note'>Showing the first {len(shown):,} of {len(records):,} judgements; "
-            "all of them are in report.json.</p>"
-        )
-    return (
-        f"{note}<table class='judgements'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )

@@ -87,7 +87,7 @@ def report_metrics(report: EvaluationReport) -> dict[str, float]:
 
 def write_predictions_csv(report: EvaluationReport, path: Path) -> Path:
     """Every out-of-fold judgement as one CSV row (the predictions table)."""
-    cols = ["item", "dimension", "variant", "fold", "expert", "score", "expected_score"]
+    cols = ["item", "dimension", "variant", "fold", "expert", "score"]
     cols += ["error", "rationale", "guidelines", "episodes", "prompt_tokens", "completion_tokens"]
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -102,7 +102,6 @@ def write_predictions_csv(report: EvaluationReport, path: Path) -> Path:
                     rec.fold,
                     rec.expert,
                     j.score,
-                    j.expected_score,
                     j.error or "",
                     j.rationale,
                     ";".join(j.guidelines),

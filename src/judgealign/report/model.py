@@ -16,7 +16,11 @@ from judgealign.judge.judgement import Judgement
 from judgealign.providers.types import Usage
 from judgealign.rubric.model import Rubric
 
-REPORT_SCHEMA_VERSION = 1
+# 2: ``memory`` and ``examples`` added (what the aligned judges learned and were shown); the
+#    experimental score blends and calibrations (``blends``, ``calibrations``) removed. Version
+#    1 files still load: keys this model no longer has are ignored, the new ones default empty.
+REPORT_SCHEMA_VERSION = 2
+EXAMPLE_RATIONALE_CHARS = 500
 
 
 class Interval(BaseModel):
@@ -96,41 +100,39 @@ class ReferenceLine(BaseModel):
     n_multi_rated: int = 0
 
 
-class BlendLine(BaseModel):
-    """A blended variant on one dimension: fitted weights per fold, and what each part of
-    the blend scores alone on the same held-out judgements (MAE, applicable ones)."""
+class LearnedGuideline(BaseModel):
+    """One guideline a fold's judge distilled, with the expert labels behind it."""
 
     model_config = ConfigDict(frozen=True)
 
-    dimension: str
-    variant: str
-    n: int
-    judge_weights: list[float]  # per fold; 0 = the judge adds nothing to the labels
-    neighbour_weights: list[float]
-    median_weights: list[float]
-    mae_blended: float | None = None
-    mae_judge_alone: float | None = None
-    mae_neighbours_alone: float | None = None
+    id: str
+    text: str
+    support: int = 0  # how many expert labels it was distilled from
+    sources: tuple[str, ...] = ()  # those labels' ids
 
 
-class CalibrationLine(BaseModel):
-    """A recalibrated variant on one dimension: the fitted map per fold, and the held-out
-    MAE of the calibrated scores against the judge's raw ones (applicable judgements)."""
+class FoldMemory(BaseModel):
+    """What one fold's aligned judge learned on one dimension from its training labels."""
 
     model_config = ConfigDict(frozen=True)
 
+    fold: int
     dimension: str
-    variant: str
-    n: int
-    slopes: list[float]  # per fold; 0 = the map ignores the judge (a constant)
-    intercepts: list[float]
-    applied: list[bool]  # per fold: did the map beat the raw scores on inner held-out groups
-    mae_calibrated: float | None = None
-    mae_raw: float | None = None
-    # Calibration alone: the baseline's scores through a map fitted per fold the same way,
-    # and the paired-bootstrap p of this variant against it (does the memory add anything?).
-    mae_calibrated_baseline: float | None = None
-    p_vs_calibrated_baseline: float | None = None
+    n_episodes: int = 0  # labelled examples it could retrieve
+    guidelines: list[LearnedGuideline] = Field(default_factory=list)  # most support first
+
+
+class ShownExample(BaseModel):
+    """A labelled example some judgement was shown (an episode, by its label id)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str  # the label id, as in ``Judgement.episodes``
+    item: str
+    dimension: str
+    rater: str = ""
+    score: float  # that rater's expert score
+    rationale: str = ""  # cut at EXAMPLE_RATIONALE_CHARS
 
 
 class JudgementRecord(BaseModel):
@@ -179,8 +181,10 @@ class EvaluationReport(BaseModel):
     comparisons: list[Comparison] = Field(default_factory=list)
     references: list[ReferenceLine] = Field(default_factory=list)
     learning_curve: list[CurvePoint] = Field(default_factory=list)
-    blends: list[BlendLine] = Field(default_factory=list)  # runs with JudgeParams.blend
-    calibrations: list[CalibrationLine] = Field(default_factory=list)  # JudgeParams.recalibrate
+    # What the aligned judges learned, per fold and dimension; judgements refer to these
+    # guidelines and examples by id (texts are stored once, here).
+    memory: list[FoldMemory] = Field(default_factory=list)
+    examples: list[ShownExample] = Field(default_factory=list)
     judgements: list[JudgementRecord] = Field(default_factory=list)
     usage_alignment: Usage = Field(default_factory=Usage)
     usage_scoring: Usage = Field(default_factory=Usage)

@@ -66,6 +66,20 @@ def fmt_num(x: float | None, digits: int = 2, signed: bool = False) -> str:
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
 
+def fmt_score(x: float | None, na_value: int | None = None) -> str:
+    """A score or an error: integers as they are, others with two decimals; N/A for
+    ``na_value``; an em dash for nothing.
+
+    >>> fmt_score(3.0), fmt_score(13 / 3), fmt_score(0.0, na_value=0), fmt_score(None)
+    ('3', '4.33', 'N/A', '—')
+    """
+    if x is None:
+        return "—"
+    if na_value is not None and x == na_value:
+        return "N/A"
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
 def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[SummaryRow]:
     """Rows of the headline table (see ``COLUMNS``), dimensions in rubric order.
 
@@ -113,6 +127,22 @@ def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[
     return rows
 
 
+def reference_lines(report: EvaluationReport) -> list[str]:
+    """Per dimension, the levels a judge must beat: the median predictor, the calibrated
+    baseline (the baseline's scores through a per-fold affine map, no call) and human-human.
+
+    For a console too narrow for the table's reference columns; the other reports show them.
+    """
+    out = []
+    for ref in report.references:
+        out.append(
+            f"{ref.dimension}: median predictor {fmt_num(ref.median_predictor_mae)}, "
+            f"calibrated baseline {fmt_num(ref.calibrated_baseline_mae)}, "
+            f"human-human {fmt_num(ref.human_human_mae)} (MAE)"
+        )
+    return out
+
+
 def footer_lines(report: EvaluationReport) -> list[str]:
     """Run facts worth a glance under the table: calls, tokens, time, leakage check."""
     cfg = report.config
@@ -137,43 +167,5 @@ def footer_lines(report: EvaluationReport) -> list[str]:
         if report.leakage_checked
         else "leakage check: not run"
     )
-    lines.extend(blend_lines(report))
-    lines.extend(calibration_lines(report))
     lines.extend(report.notes)
     return lines
-
-
-def blend_lines(report: EvaluationReport) -> list[str]:
-    """One line per blended variant and dimension: fold weights, and each part's MAE alone."""
-    out = []
-    for b in report.blends:
-        weights = ", ".join(f"{w:.2f}" for w in b.judge_weights)
-        out.append(
-            f"score blend {b.dimension}/{b.variant}: judge weight per fold {weights} "
-            f"(0 = the judge adds nothing to the labels); MAE blended {fmt_num(b.mae_blended)}, "
-            f"judge alone {fmt_num(b.mae_judge_alone)}, nearest examples alone "
-            f"{fmt_num(b.mae_neighbours_alone)} (n={b.n})"
-        )
-    return out
-
-
-def calibration_lines(report: EvaluationReport) -> list[str]:
-    """One line per recalibrated variant and dimension: fold maps, held-out MAE with and
-    without the map."""
-    out = []
-    for c in report.calibrations:
-        maps = ", ".join(
-            f"{a:+.2f}{b:+.2f}x" + ("" if used else " (not applied)")
-            for a, b, used in zip(c.intercepts, c.slopes, c.applied, strict=True)
-        )
-        alone = ""
-        if c.mae_calibrated_baseline is not None:
-            alone = (
-                f"; calibration alone (the baseline's scores mapped per fold) "
-                f"{fmt_num(c.mae_calibrated_baseline)}, p={fmt_p(c.p_vs_calibrated_baseline)}"
-            )
-        out.append(
-            f"score calibration {c.dimension}/{c.variant}: per fold {maps}; MAE calibrated "
-            f"{fmt_num(c.mae_calibrated)}, judge's raw score {fmt_num(c.mae_raw)} (n={c.n})" + alone
-        )
-    return out
