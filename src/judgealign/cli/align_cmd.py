@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -10,23 +11,28 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from judgealign.cli.common import (
-    BaseRatesOption,
-    BlendOption,
+from judgealign.cli.common import labels_for_items, load_items_and_refs, one_line_errors
+from judgealign.cli.options import (
+    DEFAULT_CACHE,
+    CacheDirOption,
+    ConcurrencyOption,
     ContextRatioOption,
-    ExpectedScoreOption,
-    RecalibrateOption,
-    ScoreFirstOption,
-    check_score_maps,
-    labels_for_items,
-    load_items_and_refs,
-    one_line_errors,
+    EmbedderOption,
+    ItemBudgetOption,
+    JudgeOptions,
+    KOption,
+    MaxGuidelinesOption,
+    MaxTokensOption,
+    ModelOption,
+    ReflectionModelOption,
+    SeedOption,
+    SimilarityFloorOption,
 )
 from judgealign.errors import DataError
 from judgealign.judge.judge import Judge
-from judgealign.judge.params import JudgeParams
 from judgealign.judge.persistence import load_judge, save_judge
-from judgealign.memory.base_rates import describe_base_rates
+from judgealign.memory.store import AlignmentMemory
+from judgealign.progress import progress_for
 from judgealign.rubric import load_rubric
 
 memory_app = typer.Typer(help="Inspect or edit an aligned judge's memory.", no_args_is_help=True)
@@ -45,73 +51,74 @@ def align(
     items: Annotated[
         list[Path] | None, typer.Option(help="Items the labels refer to (default: labels' folder).")
     ] = None,
-    model: Annotated[str, typer.Option(help="Judge model, provider:model.")] = "fake:constant",
-    reflection_model: Annotated[
-        str | None, typer.Option(help="Model that distils guidelines (default: --model).")
-    ] = None,
-    embedder: Annotated[str, typer.Option(help="Embedder, e.g. fake, local, openai:...")] = "fake",
     dimension: Annotated[list[str] | None, typer.Option(help="Only these dimensions.")] = None,
-    max_guidelines: Annotated[int, typer.Option(help="Guidelines kept per dimension.")] = 12,
-    calibrate: Annotated[
-        bool, typer.Option(help="Run the unaligned judge on training items; prefer its misses.")
-    ] = False,
-    k: Annotated[int, typer.Option(help="Expert-scored examples shown per judgement.")] = 3,
+    model: ModelOption = None,
+    reflection_model: ReflectionModelOption = None,
+    embedder: EmbedderOption = None,
+    k: KOption = None,
+    max_guidelines: MaxGuidelinesOption = None,
     context_ratio: ContextRatioOption = None,
-    expected_score: ExpectedScoreOption = False,
-    score_first: ScoreFirstOption = False,
-    blend: BlendOption = False,
-    recalibrate: RecalibrateOption = False,
-    base_rates: BaseRatesOption = False,
-    cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
-        ".judgealign-cache"
-    ),
-    concurrency: Annotated[int, typer.Option(help="Parallel model calls.")] = 4,
+    similarity_floor: SimilarityFloorOption = None,
+    item_budget: ItemBudgetOption = None,
+    max_tokens: MaxTokensOption = None,
+    seed: SeedOption = None,
+    cache_dir: CacheDirOption = DEFAULT_CACHE,
+    concurrency: ConcurrencyOption = 4,
 ) -> None:
-    """Fit a judge on expert labels; refitting an existing --out only distils new labels."""
-    check_score_maps(blend, recalibrate)
+    """Fit a judge on expert labels. Refitting an existing --out distils only new labels and
+    applies the options given (the others keep the file's values)."""
+    opts = JudgeOptions(
+        model=model,
+        reflection_model=reflection_model,
+        embedder=embedder,
+        k=k,
+        max_guidelines=max_guidelines,
+        context_ratio=context_ratio,
+        similarity_floor=similarity_floor,
+        item_budget=item_budget,
+        max_tokens=max_tokens,
+        seed=seed,
+        cache_dir=cache_dir,
+        concurrency=concurrency,
+    )
     full = load_rubric(rubric)
     rub = full.subset(list(dimension)) if dimension else full
     loaded_items = load_items_and_refs(items or _default_items(labels))
     lbs = labels_for_items(labels, full, loaded_items, rub.dimension_ids)
     if not lbs:
         raise DataError(f"{labels}: no label matches the given items and rubric dimensions")
+    console = Console()
     if out.exists():
-        judge = load_judge(
-            out,
-            cache_dir=cache_dir,
-            concurrency=concurrency,
-            model=model,
-            embedder=embedder,
-            reflection_model=reflection_model,
+        judge = load_judge(out)
+        missing = [d for d in rub.dimension_ids if d not in judge.rubric.dimension_ids]
+        if dimension and missing:
+            raise DataError(
+                f"{out}: the judge file has no dimension {', '.join(missing)}; "
+                "align it into a new --out"
+            )
+        # A refit without --dimension serves the file's own dimensions.
+        lbs = [lb for lb in lbs if lb.dimension in judge.rubric.dimension_ids]
+        if not lbs:
+            raise DataError(f"{labels}: no label for the dimensions of {out}")
+        changed = opts.apply(judge)
+        console.print(
+            f"refitting {out}: "
+            + (f"applied {', '.join(changed)}" if changed else "same settings as the file"),
+            highlight=False,
         )
     else:
-        params = JudgeParams(
-            model=model,
-            reflection_model=reflection_model,
-            embedder=embedder,
-            max_guidelines=max_guidelines,
-            calibrate=calibrate,
-            k=k,
-            context_ratio=context_ratio,
-            use_expected_score=expected_score,
-            score_first=score_first,
-            blend=blend,
-            recalibrate=recalibrate,
-            base_rates=base_rates,
-        )
-        judge = Judge(rub, params, cache_dir=cache_dir, concurrency=concurrency)
-    judge.fit(lbs, loaded_items)
+        judge = opts.new_judge(rub)
+    n_dims = len({lb.dimension for lb in lbs})
+    with progress_for() as progress:
+        progress.start(f"aligning {len(lbs)} labels", n_dims)
+        judge.fit(lbs, loaded_items, on_dimension=lambda d: progress.advance())
     save_judge(judge, out)
     usage = judge.usage()
-    Console().print(
+    console.print(
         f"aligned on {len(lbs)} labels -> {out} "
         f"({usage.calls} model calls, {usage.cached_calls} cached)"
     )
     _show(judge, None)
-
-
-def _f(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
 
 
 def _show(judge: Judge, dimension: str | None) -> None:
@@ -120,64 +127,23 @@ def _show(judge: Judge, dimension: str | None) -> None:
     if memory is None:
         console.print("this judge is not aligned (no memory): it scores zero-shot")
         return
-    table = Table(title=f"memory of {judge.rubric.id} judge ({judge.params.model})")
-    cols = ("dimension", "episodes", "items", "raters", "guidelines", "disagreements", "failed")
+    table = Table(title=f"memory of {judge.rubric.id} judge ({judge.params.model or 'local'})")
+    cols = ("dimension", "episodes", "items", "raters", "guidelines", "failed")
     for col in cols:
         table.add_column(col, justify="left" if col == "dimension" else "right")
     summary = memory.summary()
     dims = [dimension] if dimension else list(judge.rubric.dimension_ids)
-    empty = {"episodes": 0, "items": 0, "raters": 0, "guidelines": 0, "disagreements": 0}
+    empty = {"episodes": 0, "items": 0, "raters": 0, "guidelines": 0}
     for d in dims:
         row = summary.get(d, {**empty, "failed_batches": 0})
         table.add_row(
             d,
-            *(str(row[c]) for c in ("episodes", "items", "raters", "guidelines", "disagreements")),
+            *(str(row[c]) for c in ("episodes", "items", "raters", "guidelines")),
             str(row["failed_batches"]),
         )
     console.print(table)
     console.print(f"embedder: {memory.embedder or '—'}", style="dim", highlight=False)
-    for d, b in memory.blends().items():
-        if dimension in (None, d):
-            console.print(
-                f"score blend {escape(d)}: judge {b.judge:.2f}, {b.k} nearest examples "
-                f"{b.neighbours:.2f}, median {b.center:g} {b.median:.2f}  [dim](training MAE "
-                f"{b.mae:.3f}, held out {'-' if b.mae_heldout is None else f'{b.mae_heldout:.3f}'}"
-                f"; judge alone {b.mae_judge:.3f}, examples {b.mae_neighbours:.3f}, "
-                f"median {b.mae_median:.3f}; {b.n_labels} labels)[/dim]",
-                highlight=False,
-            )
-    for d, by_variant in memory.calibrations().items():
-        for variant, c in by_variant.items():
-            if dimension not in (None, d):
-                continue
-            console.print(
-                f"score calibration {escape(d)}/{variant}: "
-                + (
-                    f"{c.intercept:+.2f} {c.slope:+.2f} x judge"
-                    if c.applied
-                    else "not applied (the raw score did as well on held-out groups)"
-                )
-                + f"  [dim](training MAE raw {_f(c.mae_raw)}, calibrated {_f(c.mae)}, held out "
-                f"{_f(c.mae_heldout)}; {c.n_labels} labels)[/dim]",
-                highlight=False,
-            )
-    for d in dims:
-        guidelines = memory.guidelines(d)
-        rates = ""
-        if judge.params.base_rates:
-            rates = describe_base_rates(memory.episodes(d), judge.rubric.dimension(d).scale)
-        if not guidelines and not rates:
-            continue
-        console.print(f"\n[bold]{escape(d)}[/bold]")
-        if rates:
-            console.print(f"  base rates: {escape(rates)}", highlight=False)
-        for g in guidelines:
-            more = " ..." if g.support > 4 else ""
-            console.print(
-                f"  - {escape(g.text)}  [dim]({g.support} labels: "
-                f"{escape(', '.join(g.sources[:4]))}{more})[/dim]",
-                highlight=False,
-            )
+    print_guidelines(memory, dims, console)
     failures = [f for f in memory.failures() if dimension is None or f.dimension == dimension]
     for f in failures:
         console.print(
@@ -186,6 +152,22 @@ def _show(judge: Judge, dimension: str | None) -> None:
             "(kept as episodes; no guideline drawn from them)",
             highlight=False,
         )
+
+
+def print_guidelines(memory: AlignmentMemory, dims: Sequence[str], console: Console) -> None:
+    """Each dimension's guidelines with their support (the labels behind each)."""
+    for d in dims:
+        guidelines = memory.guidelines(d)
+        if not guidelines:
+            continue
+        console.print(f"\n[bold]{escape(d)}[/bold] guidelines (support: labels behind each)")
+        for g in guidelines:
+            more = " ..." if g.support > 4 else ""
+            console.print(
+                f"  - {escape(g.text)}  [dim]({g.support} labels: "
+                f"{escape(', '.join(g.sources[:4]))}{more})[/dim]",
+                highlight=False,
+            )
 
 
 @memory_app.command("show")
@@ -206,14 +188,14 @@ def memory_show(
 def memory_forget(
     judge_file: Annotated[Path, typer.Argument(help="A judge file from `align`.")],
     label: Annotated[list[str], typer.Option(help="Label id item::dimension::rater (repeat).")],
-    model: Annotated[str | None, typer.Option(help="Reflection model for re-distillation.")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
-        ".judgealign-cache"
-    ),
+    model: Annotated[
+        str | None, typer.Option(help="Reflection model for re-distillation (default: the file's).")
+    ] = None,
+    cache_dir: CacheDirOption = DEFAULT_CACHE,
 ) -> None:
     """Remove labels, their episodes, and re-distil every guideline that drew on them."""
-    overrides = {"model": model} if model else {}
-    judge = load_judge(judge_file, cache_dir=cache_dir, **overrides)
+    judge = load_judge(judge_file)
+    JudgeOptions(reflection_model=model, cache_dir=cache_dir).apply(judge)
     judge.forget(label)
     save_judge(judge, judge_file)
     Console().print(f"forgot {len(label)} label(s); {judge_file} updated")

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: one-line errors, progress bars, loading items with their labels."""
+"""Shared CLI plumbing: one-line errors, loading items with their labels."""
 
 from __future__ import annotations
 
@@ -6,70 +6,21 @@ import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
-from judgealign.errors import ConfigError, DataError, JudgeAlignError
+from judgealign.errors import DataError, JudgeAlignError
 from judgealign.rubric.model import Rubric
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 err_console = Console(stderr=True)
-
-# Judge options that `align` and `evaluate` share (same flag, same help, same meaning).
-ContextRatioOption = Annotated[
-    float | None,
-    typer.Option(help="Memory context at most this fraction of the zero-shot prompt."),
-]
-ExpectedScoreOption = Annotated[
-    bool, typer.Option(help="Score = probability-weighted mean (backends with logprobs).")
-]
-ScoreFirstOption = Annotated[
-    bool, typer.Option(help="Ask for the score before the rationale (small/fast judges).")
-]
-BlendOption = Annotated[
-    bool,
-    typer.Option(
-        help="Blend the judge's score with its nearest examples' expert scores and the "
-        "median; weights fitted on the labels (runs the unaligned judge on them)."
-    ),
-]
-
-BaseRatesOption = Annotated[
-    bool,
-    typer.Option(
-        help="Tell the aligned judge how the experts spread their scores on each dimension "
-        "(and, with --calibrate, which way the unaligned judge missed); no extra call."
-    ),
-]
-RecalibrateOption = Annotated[
-    bool,
-    typer.Option(
-        help="Map the aligned judge's score onto the experts' (affine, fitted on its own "
-        "scores of the labelled items with their group left out: one call per label)."
-    ),
-]
-
-
-def check_score_maps(blend: bool, recalibrate: bool) -> None:
-    """ConfigError when both score maps are asked for (each remaps the judge's score)."""
-    if blend and recalibrate:
-        raise ConfigError("choose one of --blend and --recalibrate; both remap the judge's score")
 
 
 def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -91,40 +42,6 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(130) from None
 
     return wrapper
-
-
-class RichProgress:
-    """A rich progress bar per phase (implements evaluation.runner.Progress)."""
-
-    def __init__(self, console: Console | None = None) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console or err_console,
-            transient=False,
-        )
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> RichProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._progress.stop()
-
-    def start(self, phase: str, total: int) -> None:
-        self._task = self._progress.add_task(phase, total=total)
-
-    def advance(self, n: int = 1) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, n)
-
-    def status(self, text: str) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, description=text)
 
 
 def ratings_or_items(
@@ -183,25 +100,11 @@ def labels_for_items(
     items: Sequence[Item],
     dimensions: Sequence[str] | None = None,
 ) -> list[Label]:
-    """Read labels and point each at its item's id (labels may name items by path).
+    """Labels pointed at their items' ids, checked against the whole ``rubric``, kept for
+    ``dimensions`` (see ``judgealign.load_labels``)."""
+    from judgealign.data.loading import load_labels
 
-    Labels are checked against the whole ``rubric`` and then kept for ``dimensions`` only, so
-    a labels file covering every dimension still serves a run on some of them.
-    """
-    from judgealign.data.items_io import resolve_item_ref
-    from judgealign.data.labels_io import read_labels
-
-    raw = read_labels(labels_path, rubric)
-    out: list[Label] = []
-    for lb in raw:
-        try:
-            item = resolve_item_ref(lb.item, items)
-        except DataError:
-            # Labels for items not being judged are fine (e.g. scoring a subset).
-            continue
-        out.append(lb if item.id == lb.item else lb.model_copy(update={"item": item.id}))
-    wanted = set(dimensions if dimensions is not None else rubric.dimension_ids)
-    return [lb for lb in out if lb.dimension in wanted]
+    return load_labels(labels_path, rubric, items, dimensions=dimensions)
 
 
 def fail(message: str) -> None:

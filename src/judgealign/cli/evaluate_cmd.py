@@ -9,20 +9,24 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from judgealign.cli.common import (
-    BaseRatesOption,
-    BlendOption,
+from judgealign.cli.common import one_line_errors, ratings_or_items
+from judgealign.cli.options import (
+    DEFAULT_CACHE,
+    CacheDirOption,
+    ConcurrencyOption,
     ContextRatioOption,
-    ExpectedScoreOption,
-    RecalibrateOption,
-    RichProgress,
-    ScoreFirstOption,
-    check_score_maps,
-    one_line_errors,
-    ratings_or_items,
+    EmbedderOption,
+    ItemBudgetOption,
+    JudgeOptions,
+    KOption,
+    MaxGuidelinesOption,
+    MaxTokensOption,
+    ModelOption,
+    ReflectionModelOption,
+    SimilarityFloorOption,
 )
 from judgealign.errors import ConfigError
-from judgealign.judge.params import VARIANTS, JudgeParams, Variant
+from judgealign.judge.params import VARIANTS, Variant
 
 
 def _variants(text: str) -> list[Variant]:
@@ -53,9 +57,9 @@ def evaluate(
     ratings: Annotated[
         Path | None, typer.Option(help="A normalized ratings file (items + labels in one).")
     ] = None,
-    model: Annotated[str, typer.Option(help="Judge model provider:model.")] = "fake:constant",
-    reflection_model: Annotated[str | None, typer.Option(help="Reflection model.")] = None,
-    embedder: Annotated[str, typer.Option(help="Embedder for episodic memory.")] = "fake",
+    model: ModelOption = None,
+    reflection_model: ReflectionModelOption = None,
+    embedder: EmbedderOption = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped).")] = 4,
     variants: Annotated[str, typer.Option(help="Comma list of baseline,semantic,episodic,full")] = (
         "baseline,semantic,episodic,full"
@@ -69,15 +73,12 @@ def evaluate(
     learning_curve: Annotated[
         str | None, typer.Option(help="Label counts per dimension, e.g. 5,10,20.")
     ] = None,
-    k: Annotated[int, typer.Option(help="Episodes retrieved per judgement.")] = 3,
-    item_budget: Annotated[int, typer.Option(help="Token budget per item.")] = 3000,
+    k: KOption = None,
+    max_guidelines: MaxGuidelinesOption = None,
     context_ratio: ContextRatioOption = None,
-    expected_score: ExpectedScoreOption = False,
-    score_first: ScoreFirstOption = False,
-    blend: BlendOption = False,
-    recalibrate: RecalibrateOption = False,
-    base_rates: BaseRatesOption = False,
-    calibrate: Annotated[bool, typer.Option(help="Run the unaligned judge during fit.")] = False,
+    similarity_floor: SimilarityFloorOption = None,
+    item_budget: ItemBudgetOption = None,
+    max_tokens: MaxTokensOption = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 10_000,
     ci: Annotated[str, typer.Option(help="CI method: bca or percentile.")] = "bca",
     reference_draws: Annotated[
@@ -85,10 +86,8 @@ def evaluate(
         typer.Option(help="Reference study's scheme: draws per resample (anti-conservative)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for folds, bootstrap and sampling.")] = 0,
-    concurrency: Annotated[int, typer.Option(help="Parallel model calls.")] = 4,
-    cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
-        ".judgealign-cache"
-    ),
+    concurrency: ConcurrencyOption = 4,
+    cache_dir: CacheDirOption = DEFAULT_CACHE,
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = False,
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI (default: SQLite in the run folder).")
@@ -98,47 +97,43 @@ def evaluate(
     ] = None,
 ) -> None:
     """Grouped k-fold evaluation of baseline and aligned variants; writes the reports."""
-    from judgealign.evaluation.experiment import run_evaluation
+    from judgealign.evaluation.experiment import evaluate as run_evaluation
 
-    check_score_maps(blend, recalibrate)
+    chosen = _variants(variants)
     rub, its, lbs, rater_lbs = ratings_or_items(
         rubric, items or [], labels, ratings, limit, seed, dimension, per_group
     )
-    params = JudgeParams(
+    opts = JudgeOptions(
         model=model,
         reflection_model=reflection_model,
         embedder=embedder,
         k=k,
-        item_budget_tokens=item_budget,
+        max_guidelines=max_guidelines,
         context_ratio=context_ratio,
-        use_expected_score=expected_score,
-        score_first=score_first,
-        blend=blend,
-        recalibrate=recalibrate,
-        base_rates=base_rates,
-        calibrate=calibrate,
+        similarity_floor=similarity_floor,
+        item_budget=item_budget,
+        max_tokens=max_tokens,
         seed=seed,
+        cache_dir=cache_dir,
+        concurrency=concurrency,
     )
-    with RichProgress() as progress:
-        report = run_evaluation(
-            rub,
-            its,
-            lbs,
-            params,
-            folds=folds,
-            variants=_variants(variants),
-            seed=seed,
-            run_dir=out,
-            cache_dir=cache_dir,
-            concurrency=concurrency,
-            learning_curve=_sizes(learning_curve),
-            rater_labels=rater_lbs,
-            n_resamples=resamples,
-            ci_method=ci,
-            draw_size=reference_draws,
-            progress=progress,
-            name=out.name,
-        )
+    judge = opts.new_judge(rub, needs_embedder=any(v != "baseline" for v in chosen))
+    report = run_evaluation(
+        judge,
+        its,
+        lbs,
+        variants=chosen,
+        folds=folds,
+        seed=seed,
+        run_dir=out,
+        concurrency=concurrency,
+        learning_curve=_sizes(learning_curve),
+        rater_labels=rater_lbs,
+        n_resamples=resamples,
+        ci_method=ci,
+        draw_size=reference_draws,
+        name=out.name,
+    )
     from judgealign.report.console import render_console
 
     console = Console()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -12,13 +11,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from judgealign.cli.common import RichProgress, load_items_and_refs, one_line_errors
+from judgealign.cli.common import load_items_and_refs, one_line_errors
+from judgealign.cli.options import (
+    DEFAULT_CACHE,
+    CacheDirOption,
+    ConcurrencyOption,
+    EmbedderOption,
+    ItemBudgetOption,
+    JudgeOptions,
+    MaxTokensOption,
+    ModelOption,
+)
 from judgealign.errors import DataError
 from judgealign.judge.judge import Judge
 from judgealign.judge.judgement import Judgement
-from judgealign.judge.params import JudgeParams
 from judgealign.judge.persistence import load_judge
+from judgealign.progress import progress_for
 from judgealign.rubric import load_rubric
+from judgealign.sync import run_sync
 
 
 def _read_done(out: Path) -> dict[tuple[str, str], Judgement]:
@@ -39,9 +49,7 @@ def _read_done(out: Path) -> dict[tuple[str, str], Judgement]:
 def score(
     paths: Annotated[list[Path], typer.Argument(help="Notebooks, folders, .jsonl/.txt items.")],
     rubric: Annotated[str | None, typer.Option(help="Built-in rubric name or YAML.")] = None,
-    model: Annotated[
-        str | None, typer.Option(help="provider:model, e.g. openai:gpt-4.1-mini")
-    ] = None,
+    model: ModelOption = None,
     judge_file: Annotated[
         Path | None, typer.Option("--judge", help="An aligned judge file from `align`.")
     ] = None,
@@ -49,40 +57,36 @@ def score(
     out: Annotated[Path, typer.Option(help="Judgements JSONL (appended; reruns resume).")] = Path(
         "judgements.jsonl"
     ),
-    embedder: Annotated[str | None, typer.Option(help="Embedder for retrieval.")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Response cache folder.")] = Path(
-        ".judgealign-cache"
-    ),
-    concurrency: Annotated[int, typer.Option(help="Parallel model calls.")] = 4,
-    item_budget: Annotated[int | None, typer.Option(help="Token budget per item.")] = None,
+    embedder: EmbedderOption = None,
+    cache_dir: CacheDirOption = DEFAULT_CACHE,
+    concurrency: ConcurrencyOption = 4,
+    item_budget: ItemBudgetOption = None,
+    max_tokens: MaxTokensOption = None,
 ) -> None:
     """Score items on every (or the given) rubric dimension; prints a summary."""
-    overrides: dict[str, object] = {}
-    if model:
-        overrides["model"] = model
-    if embedder:
-        overrides["embedder"] = embedder
-    if item_budget:
-        overrides["item_budget_tokens"] = item_budget
+    opts = JudgeOptions(
+        model=model,
+        embedder=embedder,
+        item_budget=item_budget,
+        max_tokens=max_tokens,
+        cache_dir=cache_dir,
+        concurrency=concurrency,
+    )
     if judge_file is not None:
-        judge = load_judge(judge_file, cache_dir=cache_dir, concurrency=concurrency, **overrides)
+        judge = load_judge(judge_file)
+        opts.apply(judge)
         if rubric is not None and load_rubric(rubric).id != judge.rubric.id:
             raise DataError(f"--rubric {rubric} differs from the judge file's {judge.rubric.id!r}")
     else:
         if rubric is None:
             raise DataError("give --rubric NAME (or --judge judge.json from `judgealign align`)")
-        judge = Judge(
-            load_rubric(rubric),
-            JudgeParams().model_copy(update=overrides),
-            cache_dir=cache_dir,
-            concurrency=concurrency,
-        )
+        judge = opts.new_judge(load_rubric(rubric), needs_embedder=False)
     items = load_items_and_refs(paths)
     dims = list(dimension) if dimension else list(judge.rubric.dimension_ids)
     done = _read_done(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results: list[Judgement] = [j for j in done.values() if j.dimension in dims]
-    with out.open("a", encoding="utf-8") as fh, RichProgress() as progress:
+    with out.open("a", encoding="utf-8") as fh, progress_for() as progress:
         total = len(items) * len(dims)
         progress.start(f"scoring with {judge.params.model}", total)
         progress.advance(sum(1 for it in items for d in dims if (it.id, d) in done))
@@ -93,7 +97,7 @@ def score(
             results.append(j)
             progress.advance()
 
-        asyncio.run(judge.apredict(items, dims, on_judgement=record, skip=set(done)))
+        run_sync(judge.apredict(items, dims, on_judgement=record, skip=set(done)))
     _summary(results, dims, out, judge)
 
 
