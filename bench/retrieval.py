@@ -86,12 +86,11 @@ def main() -> None:
             ctx = memory.context(
                 "d",
                 q,
-                k=3,
+                k=2,
                 similarity_floor=0.2,
                 max_per_group=1,
-                prefer_disagreements=True,
-                max_guidelines=12,
-                guideline_budget_tokens=700,
+                max_guidelines=6,
+                guideline_budget_tokens=400,
                 exclude_items={"item000000"},
             )
             lat.append((time.perf_counter() - t) * 1000)

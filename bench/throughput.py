@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
 from judgealign.data.item import Item
 from judgealign.judge.judge import Judge
+from judgealign.providers import resolve_llm
 from judgealign.rubric import load_rubric
 
 
@@ -35,9 +36,8 @@ def _serve(delay: float, conn: Connection) -> None:
 
 async def _run(base_url: str, concurrency: int, n: int) -> tuple[float, int]:
     rubric = load_rubric("summeval").subset(["coherence"])
-    judge = Judge(
-        rubric, model=f"openai:bench?base_url={base_url}", concurrency=concurrency, retries=0
-    )
+    llm = resolve_llm(f"openai:bench?base_url={base_url}", concurrency=concurrency, retries=0)
+    judge = Judge(rubric, model=llm)
     items = [
         Item(
             id=f"s{i}",
