@@ -113,7 +113,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "retrieval",
-                "k": 3,
+                "k": 2,
                 "machine": platform.machine(),
                 "python": platform.python_version(),
                 "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),

@@ -273,9 +273,10 @@ def cost_section(results: dict[str, dict[str, Any]]) -> list[str]:
         lines += ["", f"Target: {target}: {'met' if met else 'not met' if met is False else '-'}."]
     sweep = body.get("budget_sweep") or []
     if sweep:
-        lines += ["", "Prompt budgets (ours): k, episode / guideline budget -> ratio: "]
+        lines += ["", "Prompt budgets (ours): k, episode / guideline budget, cap -> ratio: "]
         lines[-1] += "; ".join(
             f"k={s.get('k')}, {s.get('episode_budget_tokens')}/{s.get('guideline_budget_tokens')}"
+            f", cap {num(s.get('context_ratio'), 2) if s.get('context_ratio') else 'none'}"
             f" -> x{num(s.get('ratio'), 2)}"
             for s in sweep
         )
