@@ -105,20 +105,20 @@ def demo(
     render_console(report, console)
     show_learned(out, console)
     console.print(f"\nHTML report: {(out / 'report.html').resolve()}")
-    console.print(NEXT_STEPS, highlight=False)
+    console.print(NEXT_STEPS, highlight=False, soft_wrap=True)
     if timings is not None:
         write_timings(timings, report, time.perf_counter() - started, install_seconds, full)
 
 
 NEXT_STEPS = """
-Next, with your own notebooks and expert labels:
-  1. label in the browser:  judgealign label NOTEBOOKS/ --rubric ml-notebook --labels labels.jsonl
-  2. measure first:         judgealign evaluate --rubric ml-notebook --items NOTEBOOKS/ \\
-                              --labels labels.jsonl --model openai:gpt-4.1-mini --out runs/mine
-  3. align and keep:        judgealign align --rubric ml-notebook --items NOTEBOOKS/ \\
-                              --labels labels.jsonl --model openai:gpt-4.1-mini --out judge.json
-  4. score new work:        judgealign score NEW/ --judge judge.json --out scores.jsonl
-Any OpenAI-compatible endpoint works (OPENAI_BASE_URL); see README.md, "In Python"."""
+Next, with your own notebooks (NB/) and expert labels (labels.jsonl):
+  label in a browser   judgealign label NB/ --rubric ml-notebook --labels labels.jsonl
+  measure a judge      judgealign evaluate --rubric ml-notebook --items NB/ \\
+                           --labels labels.jsonl --model openai:gpt-4.1-mini --out runs/mine
+  align and keep it    judgealign align --rubric ml-notebook --items NB/ \\
+                           --labels labels.jsonl --model openai:gpt-4.1-mini --out judge.json
+  score new notebooks  judgealign score NEW/ --judge judge.json --out scores.jsonl
+Any OpenAI-compatible endpoint works (OPENAI_BASE_URL); Python: README.md, "In Python"."""
 
 
 def show_learned(run_dir: Path, console: Console) -> None:
