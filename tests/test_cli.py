@@ -328,3 +328,17 @@ def test_progress_is_line_based_when_not_a_terminal(tmp_path: Path) -> None:
     assert any(line.endswith("] evaluating: 0/30") for line in lines)
     assert any("] aligning fold 2 (3 labels)" in line for line in lines)
     assert any("evaluating 30/30 (100%)" in line for line in lines)
+
+
+def test_score_resumes_after_a_torn_last_line(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 3)
+    out = tmp_path / "j.jsonl"
+    args = ["score", str(nbs), "--rubric", "ml-notebook", "--dimension", "data_imputation"]
+    args += ["--model", "fake:constant", "--out", str(out), "--cache-dir", str(tmp_path / "c")]
+    assert runner.invoke(app, args).exit_code == 0
+    lines = out.read_text().splitlines()
+    out.write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])  # killed mid-record
+    assert runner.invoke(app, args).exit_code == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 3 and len({r["item"] for r in rows}) == 3

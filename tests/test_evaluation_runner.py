@@ -383,3 +383,19 @@ def test_sequential_scoring_keeps_each_items_calls_adjacent_for_kv_reuse() -> No
             aligned += 1
             assert prev.startswith(cur[:cut]), "a full call must follow its baseline call"
     assert aligned == len(items) * len(DIMS)
+
+
+def test_a_torn_last_line_is_cut_before_the_next_append(tmp_path: Path) -> None:
+    from judgealign.evaluation.store import JudgementStore
+    from judgealign.judge.judgement import Judgement
+
+    path = tmp_path / "judgements.jsonl"
+    store = JudgementStore(path)
+    store.add("baseline", -1, Judgement(item="a", dimension="d", score=1))
+    whole = path.read_text()
+    path.write_text(whole + '{"variant": "baseline", "fold": -1, "judgem')  # killed mid-write
+    again = JudgementStore(path)
+    assert path.read_text() == whole and again.get("baseline", -1, "a", "d") is not None
+    again.add("baseline", -1, Judgement(item="b", dimension="d", score=2))
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["judgement"] for line in lines)

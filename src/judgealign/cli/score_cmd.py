@@ -22,6 +22,7 @@ from judgealign.cli.options import (
     MaxTokensOption,
     ModelOption,
 )
+from judgealign.data.jsonl import repair_torn_tail
 from judgealign.errors import DataError
 from judgealign.judge.judge import Judge
 from judgealign.judge.judgement import Judgement
@@ -83,6 +84,7 @@ def score(
         judge = opts.new_judge(load_rubric(rubric), needs_embedder=False)
     items = load_items_and_refs(paths)
     dims = list(dimension) if dimension else list(judge.rubric.dimension_ids)
+    repair_torn_tail(out)  # a killed run's unfinished record must not swallow the next
     done = _read_done(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     results: list[Judgement] = [j for j in done.values() if j.dimension in dims]

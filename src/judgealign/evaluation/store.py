@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from judgealign.data.jsonl import repair_torn_tail
 from judgealign.judge.judgement import Judgement
 
 Key = tuple[str, int, str, str]  # variant, fold, item, dimension
@@ -16,7 +17,8 @@ Key = tuple[str, int, str, str]  # variant, fold, item, dimension
 class JudgementStore:
     """JSON Lines of ``{"variant", "fold", "judgement"}``, flushed and fsynced per record.
 
-    A torn last line (the process was killed mid-write) is ignored on load. Judgements that
+    A torn last line (the process was killed mid-write) is cut on open, so the next record
+    starts on a line of its own; finished lines are never touched. Judgements that
     failed because of the provider (not because the answer was unreadable) are retried on the
     next run: they say nothing about the judge.
     """
@@ -25,6 +27,7 @@ class JudgementStore:
         self.path = path
         self.records: dict[Key, Judgement] = {}
         if path is not None and path.exists():
+            repair_torn_tail(path)
             self._load(path)
 
     def _load(self, path: Path) -> None:
