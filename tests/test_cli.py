@@ -342,3 +342,35 @@ def test_score_resumes_after_a_torn_last_line(tmp_path: Path) -> None:
     assert runner.invoke(app, args).exit_code == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and len({r["item"] for r in rows}) == 3
+
+
+@pytest.mark.parametrize("command", ["score", "evaluate"])
+def test_a_run_whose_judgements_all_failed_exits_non_zero(tmp_path: Path, command: str) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 4)
+    base = ["--rubric", "ml-notebook", "--dimension", "data_imputation", "--model", "fake:garbage"]
+    base += ["--embedder", "fake", "--cache-dir", str(tmp_path / "c"), "--max-failed", "1"]
+    if command == "score":
+        args = ["score", str(nbs), *base, "--out", str(tmp_path / "j.jsonl")]
+    else:
+        args = ["evaluate", *base, "--labels", str(nbs / "labels.jsonl"), "--items", str(nbs)]
+        args += ["--folds", "2", "--resamples", "100", "--out", str(tmp_path / "run")]
+    result = runner.invoke(app, args)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1, said
+    assert "judgements failed: unparseable answer" in said and "not usable" in said
+    if command == "evaluate":  # the report says so too
+        notes = json.loads((tmp_path / "run" / "report.json").read_text())["notes"]
+        assert notes[0].startswith("WARNING: ") and "judgements failed" in notes[0]
+
+
+def test_failure_threshold() -> None:
+    from judgealign.judge.failures import FailureSummary
+    from judgealign.judge.judgement import Judgement
+
+    ok = Judgement(item="a", dimension="d", score=2)
+    bad = Judgement(item="b", dimension="d", score=None, error="provider error: 500")
+    summary = FailureSummary.of([ok, ok, ok, bad])
+    assert summary.line() == "1 of 4 judgements failed: provider error: 500 (1)"
+    assert not summary.too_many(0.5) and summary.too_many(0.2)
+    assert not FailureSummary.of([ok]).too_many(0.0)

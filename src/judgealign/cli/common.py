@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -15,6 +15,7 @@ from rich.markup import escape
 from judgealign.data.item import Item
 from judgealign.data.label import Label
 from judgealign.errors import DataError, JudgeAlignError
+from judgealign.judge.judgement import Judgement
 from judgealign.rubric.model import Rubric
 
 P = ParamSpec("P")
@@ -105,6 +106,21 @@ def labels_for_items(
     from judgealign.data.loading import load_labels
 
     return load_labels(labels_path, rubric, items, dimensions=dimensions)
+
+
+def check_failures(judgements: Iterable[Judgement], max_failed: float) -> None:
+    """Print how many judgements failed and why; exit 1 when too many did (a run that
+    mostly failed must not pass for a result in CI)."""
+    from judgealign.judge.failures import FailureSummary
+
+    summary = FailureSummary.of(judgements)
+    if not summary.failed:
+        return
+    if summary.too_many(max_failed):
+        fail(
+            f"{summary.line()}; the results are not usable (threshold --max-failed {max_failed:g})"
+        )
+    err_console.print(f"[yellow]warning:[/yellow] {escape(summary.line())}", highlight=False)
 
 
 def fail(message: str) -> None:

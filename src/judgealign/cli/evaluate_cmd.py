@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from judgealign.cli.common import one_line_errors, ratings_or_items
+from judgealign.cli.common import check_failures, one_line_errors, ratings_or_items
 from judgealign.cli.options import (
     DEFAULT_CACHE,
     CacheDirOption,
@@ -19,6 +19,7 @@ from judgealign.cli.options import (
     ItemBudgetOption,
     JudgeOptions,
     KOption,
+    MaxFailedOption,
     MaxGuidelinesOption,
     MaxTokensOption,
     ModelOption,
@@ -87,6 +88,7 @@ def evaluate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for folds, bootstrap and sampling.")] = 0,
     concurrency: ConcurrencyOption = 4,
+    max_failed: MaxFailedOption = 0.5,
     cache_dir: CacheDirOption = DEFAULT_CACHE,
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = False,
     tracking_uri: Annotated[
@@ -147,3 +149,4 @@ def evaluate(
             report, run_dir=out, tracking_uri=uri, experiment=experiment, run_name=out.name
         )
         console.print(f"MLflow run {run_id} in {uri}")
+    check_failures((r.judgement for r in report.judgements), max_failed)

@@ -63,6 +63,14 @@ MaxTokensOption = Annotated[
 SeedOption = Annotated[int | None, typer.Option(help="Seed (default: 0)")]
 CacheDirOption = Annotated[Path | None, typer.Option(help="Response cache folder.")]
 ConcurrencyOption = Annotated[int, typer.Option(help="Parallel model calls.")]
+MaxFailedOption = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Exit 1 when more than this fraction of judgements failed (always when all did).",
+    ),
+]
 
 _PROVIDERS = ("model", "reflection_model", "embedder")
 # Option name -> Judge parameter.

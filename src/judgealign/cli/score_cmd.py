@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from judgealign.cli.common import load_items_and_refs, one_line_errors
+from judgealign.cli.common import check_failures, load_items_and_refs, one_line_errors
 from judgealign.cli.options import (
     DEFAULT_CACHE,
     CacheDirOption,
@@ -19,6 +19,7 @@ from judgealign.cli.options import (
     EmbedderOption,
     ItemBudgetOption,
     JudgeOptions,
+    MaxFailedOption,
     MaxTokensOption,
     ModelOption,
 )
@@ -63,6 +64,7 @@ def score(
     concurrency: ConcurrencyOption = 4,
     item_budget: ItemBudgetOption = None,
     max_tokens: MaxTokensOption = None,
+    max_failed: MaxFailedOption = 0.5,
 ) -> None:
     """Score items on every (or the given) rubric dimension; prints a summary."""
     opts = JudgeOptions(
@@ -101,6 +103,7 @@ def score(
 
         run_sync(judge.apredict(items, dims, on_judgement=record, skip=set(done)))
     _summary(results, dims, out, judge)
+    check_failures(results, max_failed)
 
 
 def _summary(results: list[Judgement], dims: list[str], out: Path, judge: Judge) -> None:

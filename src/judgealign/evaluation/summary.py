@@ -16,6 +16,7 @@ from judgealign.evaluation.bootstrap import bootstrap_ci, holm_correction, paire
 from judgealign.evaluation.calibration import fit_calibration
 from judgealign.evaluation.metrics import PairedScores, compute_metrics, pair_scores
 from judgealign.evaluation.runner import EvaluationData
+from judgealign.judge.failures import FailureSummary
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import JudgeParams
 from judgealign.memory.records import Episode
@@ -347,6 +348,9 @@ def build_report(
         params=params.model_dump(mode="json"),
     )
     notes = reflection_notes(data)
+    failures = FailureSummary.of(j for by in data.judgements.values() for j in by.values())
+    if failures.failed:
+        notes.insert(0, f"WARNING: {failures.line()}")
     if draw_size is not None:
         notes.append(
             f"CIs drew {draw_size} items per resample (the reference study's scheme): "
