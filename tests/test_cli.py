@@ -374,3 +374,24 @@ def test_failure_threshold() -> None:
     assert summary.line() == "1 of 4 judgements failed: provider error: 500 (1)"
     assert not summary.too_many(0.5) and summary.too_many(0.2)
     assert not FailureSummary.of([ok]).too_many(0.0)
+
+
+def test_an_echoed_api_key_reaches_no_file_and_no_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from judgealign.testing.server import HttpError, OpenAICompatServer
+
+    secret = "test-secret-7f3a9c"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    echo = f'{{"error": "bad key {secret}", "headers": {{"authorization": "Bearer {secret}"}}}}'
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 2)
+    out = tmp_path / "j.jsonl"
+    with OpenAICompatServer(handler=lambda body: HttpError(401, echo)) as srv:
+        args = ["score", str(nbs), "--rubric", "ml-notebook", "--dimension", "data_imputation"]
+        args += ["--model", f"openai:m?base_url={srv.base_url}", "--out", str(out)]
+        result = runner.invoke(app, [*args, "--cache-dir", str(tmp_path / "c")])
+    assert result.exit_code == 1  # every judgement failed
+    assert "HTTP 401" in out.read_text() and "***" in out.read_text()
+    for text in (result.output, out.read_text()):
+        assert secret not in text

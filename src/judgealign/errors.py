@@ -23,7 +23,10 @@ class ProviderError(JudgeAlignError):
     """A model provider failed. ``transient`` errors are worth retrying."""
 
     def __init__(self, message: str, *, transient: bool = False, status: int | None = None) -> None:
-        super().__init__(message)
+        from judgealign.redaction import redact
+
+        # Error text reaches judgements files, reports and the console: never a secret.
+        super().__init__(redact(message))
         self.transient = transient
         self.status = status
 

@@ -31,6 +31,7 @@ from judgealign.errors import ConfigError, ProviderError
 from judgealign.providers.protocol import DEFAULT_ATTEMPT_TIMEOUT, FloatMatrix
 from judgealign.providers.retry import ThrottledError
 from judgealign.providers.types import ChatRequest, ChatResponse, Usage
+from judgealign.redaction import redact
 
 JsonMode = Literal["json_schema", "json_object", "none"]
 JSON_MODES: tuple[JsonMode, ...] = ("json_schema", "json_object", "none")
@@ -115,13 +116,15 @@ class HttpJsonClient:
             body = resp.json()
         except ValueError:
             raise ProviderError(
-                f"{self.who}: {url} returned a malformed JSON body: {resp.text[:200]!r}",
+                f"{self.who}: {url} returned a malformed JSON body: "
+                f"{redact(resp.text, [self.api_key])[:200]!r}",
                 transient=True,
                 status=status,
             ) from None
         if not isinstance(body, dict):
             raise ProviderError(
-                f"{self.who}: {url} returned JSON that is not an object: {resp.text[:200]!r}",
+                f"{self.who}: {url} returned JSON that is not an object: "
+                f"{redact(resp.text, [self.api_key])[:200]!r}",
                 transient=True,
                 status=status,
             )
@@ -129,7 +132,8 @@ class HttpJsonClient:
 
     def _status_error(self, url: str, resp: httpx.Response) -> ProviderError:
         status = resp.status_code
-        detail = " ".join(resp.text.split())[:300]
+        # Redact before cutting, so a key straddling the cut cannot survive half-masked.
+        detail = redact(" ".join(resp.text.split()), [self.api_key])[:300]
         msg = f"{self.who}: HTTP {status} from {url}: {detail}"
         retry_after = _retry_after(resp.headers.get("Retry-After"))
         if status == 429 or (status == 503 and retry_after is not None):
