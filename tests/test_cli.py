@@ -395,3 +395,23 @@ def test_an_echoed_api_key_reaches_no_file_and_no_console(
     assert "HTTP 401" in out.read_text() and "***" in out.read_text()
     for text in (result.output, out.read_text()):
         assert secret not in text
+
+
+def test_unreadable_answers_are_asked_again_not_replayed(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 2)
+    cache = str(tmp_path / "cache")
+
+    def score(out: str, *extra: str) -> str:
+        args = ["score", str(nbs), "--rubric", "ml-notebook", "--dimension", "data_imputation"]
+        args += ["--model", "fake:garbage", "--cache-dir", cache, "--out", str(tmp_path / out)]
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 1  # nothing readable
+        return " ".join(result.output.split())
+
+    assert "model calls: 4 (+0 cached)" in score("a.jsonl")  # 2 items, each asked twice
+    # A fresh --out asks the model again: the unreadable answers were not cached.
+    assert "model calls: 4 (+0 cached)" in score("b.jsonl")
+    # The same --out keeps its (unreadable) judgements unless asked to retry them.
+    assert "model calls: 0 (+0 cached)" in score("b.jsonl")
+    assert "model calls: 4 (+0 cached)" in score("b.jsonl", "--retry-failed")

@@ -399,3 +399,29 @@ def test_a_torn_last_line_is_cut_before_the_next_append(tmp_path: Path) -> None:
     again.add("baseline", -1, Judgement(item="b", dimension="d", score=2))
     lines = path.read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line)["judgement"] for line in lines)
+
+
+def test_a_failed_reflection_is_retried_on_the_next_run(tmp_path: Path) -> None:
+    # Every reflection call got a 500: rerunning against a healthy server must distil the
+    # guidelines, not keep "0 guidelines" frozen in the fold judges.
+    def down(request: object) -> Exception:
+        return ProviderError("refl: HTTP 500", transient=True)
+
+    rubric, items, labels = model_use_data()
+    common = {"folds": 2, "variants": ["baseline", "full"], "n_resamples": 200}
+    first = run_evaluation(
+        rubric,
+        items,
+        labels,
+        reflection_llm=FakeLLM(handler=down),
+        run_dir=tmp_path / "run",
+        **common,
+    )
+    assert any("reflection failed" in n for n in first.notes)
+    healthy = FakeLLM("constant")
+    again = run_evaluation(
+        rubric, items, labels, reflection_llm=healthy, run_dir=tmp_path / "run", **common
+    )
+    assert healthy.calls  # the failed batches were asked again
+    assert not any("reflection failed" in n for n in again.notes)
+    assert all(m.guidelines for m in again.memory)

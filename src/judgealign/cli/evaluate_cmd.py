@@ -24,6 +24,7 @@ from judgealign.cli.options import (
     MaxTokensOption,
     ModelOption,
     ReflectionModelOption,
+    RetryFailedOption,
     SimilarityFloorOption,
 )
 from judgealign.errors import ConfigError
@@ -89,6 +90,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed for folds, bootstrap and sampling.")] = 0,
     concurrency: ConcurrencyOption = 4,
     max_failed: MaxFailedOption = 0.5,
+    retry_failed: RetryFailedOption = False,
     cache_dir: CacheDirOption = DEFAULT_CACHE,
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = False,
     tracking_uri: Annotated[
@@ -134,6 +136,7 @@ def evaluate(
         n_resamples=resamples,
         ci_method=ci,
         draw_size=reference_draws,
+        retry_failed=retry_failed,
         name=out.name,
     )
     from judgealign.report.console import render_console

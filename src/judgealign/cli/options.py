@@ -63,6 +63,12 @@ MaxTokensOption = Annotated[
 SeedOption = Annotated[int | None, typer.Option(help="Seed (default: 0)")]
 CacheDirOption = Annotated[Path | None, typer.Option(help="Response cache folder.")]
 ConcurrencyOption = Annotated[int, typer.Option(help="Parallel model calls.")]
+RetryFailedOption = Annotated[
+    bool,
+    typer.Option(
+        help="On resume, ask again for every failed judgement (provider errors always are)."
+    ),
+]
 MaxFailedOption = Annotated[
     float,
     typer.Option(

@@ -22,6 +22,7 @@ from judgealign.cli.options import (
     MaxFailedOption,
     MaxTokensOption,
     ModelOption,
+    RetryFailedOption,
 )
 from judgealign.data.jsonl import repair_torn_tail
 from judgealign.errors import DataError
@@ -33,7 +34,7 @@ from judgealign.rubric import load_rubric
 from judgealign.sync import run_sync
 
 
-def _read_done(out: Path) -> dict[tuple[str, str], Judgement]:
+def _read_done(out: Path, retry_failed: bool) -> dict[tuple[str, str], Judgement]:
     done: dict[tuple[str, str], Judgement] = {}
     if not out.exists():
         return done
@@ -42,7 +43,7 @@ def _read_done(out: Path) -> dict[tuple[str, str], Judgement]:
             j = Judgement.model_validate(json.loads(line))
         except ValueError:
             continue  # a torn last line from an interrupted run
-        if not (j.error and j.error.startswith("provider error")):
+        if j.ok or not (retry_failed or (j.error or "").startswith("provider")):
             done[j.key] = j
     return done
 
@@ -65,6 +66,7 @@ def score(
     item_budget: ItemBudgetOption = None,
     max_tokens: MaxTokensOption = None,
     max_failed: MaxFailedOption = 0.5,
+    retry_failed: RetryFailedOption = False,
 ) -> None:
     """Score items on every (or the given) rubric dimension; prints a summary."""
     opts = JudgeOptions(
@@ -87,7 +89,7 @@ def score(
     items = load_items_and_refs(paths)
     dims = list(dimension) if dimension else list(judge.rubric.dimension_ids)
     repair_torn_tail(out)  # a killed run's unfinished record must not swallow the next
-    done = _read_done(out)
+    done = _read_done(out, retry_failed)
     out.parent.mkdir(parents=True, exist_ok=True)
     results: list[Judgement] = [j for j in done.values() if j.dimension in dims]
     with out.open("a", encoding="utf-8") as fh, progress_for() as progress:

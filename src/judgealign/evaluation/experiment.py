@@ -34,6 +34,7 @@ def evaluate(
     ci_method: str = "bca",
     draw_size: int | None = None,
     progress: Progress | Literal["auto"] | None = "auto",
+    retry_failed: bool = False,
     name: str = "",
 ) -> Report:
     """Cross-validate ``judge``'s variants against the experts and return the report.
@@ -46,7 +47,8 @@ def evaluate(
     there, so the same call after an interruption recomputes nothing; the folder then holds
     ``report.json``, ``report.html`` and ``report.md``. ``progress="auto"``: a bar on a
     terminal, log lines elsewhere (CI, Jupyter); ``None``: silent. Works inside a running
-    event loop (Jupyter) too.
+    event loop (Jupyter) too. A resumed run asks again for judgements that failed on the
+    provider's side; ``retry_failed`` also for those whose answer could not be read.
 
     >>> import judgealign as ja
     >>> items, labels = ja.load_demo(dimensions=["model_use"])
@@ -68,6 +70,7 @@ def evaluate(
         concurrency=concurrency,
         learning_curve=learning_curve,
         progress=None if progress == "auto" else progress,
+        retry_failed=retry_failed,
     )
     if progress == "auto":
         with progress_for(sys.stderr) as bar:

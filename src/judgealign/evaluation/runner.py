@@ -108,6 +108,7 @@ class Evaluator:
         concurrency: int = 4,
         learning_curve: Sequence[int] = (),
         progress: Progress | None = None,
+        retry_failed: bool = False,
     ) -> None:
         unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
@@ -121,6 +122,7 @@ class Evaluator:
         self.concurrency = concurrency
         self.learning_curve = sorted(set(learning_curve))
         self.progress: Progress = progress or NoProgress()
+        self.retry_failed = retry_failed
         self._alignment_usage = Usage()
         self._scoring_usage = Usage()
 
@@ -165,7 +167,10 @@ class Evaluator:
             pairs_of[item_id].append(dim)
         if self.run_dir is not None:
             check_run_settings(self.run_dir, self._settings(items, labels))
-        store = JudgementStore(self.run_dir / "judgements.jsonl" if self.run_dir else None)
+        store = JudgementStore(
+            self.run_dir / "judgements.jsonl" if self.run_dir else None,
+            retry_failed=self.retry_failed,
+        )
         data = EvaluationData(
             folds=folds, fold_of=fold_of, expert=expert, judgements={v: {} for v in self.variants}
         )
@@ -262,11 +267,34 @@ class Evaluator:
                         self._alignment_usage = self._alignment_usage + Usage.model_validate_json(
                             spent.read_text(encoding="utf-8")
                         )
+                    if self._distils and loaded.memory_.failures():
+                        # A reflection that failed (a server error, say) is retried, not
+                        # frozen into every later run; only its batches cost calls.
+                        return await self._refit(
+                            fold, tag, path, loaded, train_labels, train_items, units, retry=True
+                        )
                     self.progress.advance(units)
                     return loaded
             except JudgeAlignError:
                 pass  # a damaged checkpoint is refitted; the response cache makes it cheap
-        judge = self._fold_judge()
+        return await self._refit(
+            fold, tag, path, self._fold_judge(), train_labels, train_items, units
+        )
+
+    async def _refit(
+        self,
+        fold: int,
+        tag: str,
+        path: Path | None,
+        judge: Judge,
+        train_labels: Sequence[Label],
+        train_items: Sequence[Item],
+        units: int,
+        *,
+        retry: bool = False,
+    ) -> Judge:
+        """Fit ``judge`` (new, or with ``retry`` a loaded one whose failed reflection batches
+        are distilled again) and save it with what its fits cost."""
         before = judge.usage()
         self.progress.status(f"aligning fold {fold + 1}{tag} ({len(train_labels)} labels)")
         await judge.afit(train_labels, train_items)
@@ -276,7 +304,10 @@ class Evaluator:
         self._alignment_usage = self._alignment_usage + spent_now
         if path is not None:
             save_judge(judge, path)
-            _usage_path(path).write_text(spent_now.model_dump_json(), encoding="utf-8")
+            total = _usage_path(path)
+            if retry and total.exists():
+                spent_now = spent_now + Usage.model_validate_json(total.read_text(encoding="utf-8"))
+            total.write_text(spent_now.model_dump_json(), encoding="utf-8")
         return judge
 
     async def _predict(

@@ -20,11 +20,13 @@ class JudgementStore:
     A torn last line (the process was killed mid-write) is cut on open, so the next record
     starts on a line of its own; finished lines are never touched. Judgements that
     failed because of the provider (not because the answer was unreadable) are retried on the
-    next run: they say nothing about the judge.
+    next run: they say nothing about the judge. With ``retry_failed`` every failed judgement
+    is (an unreadable answer is never cached, so it is really asked again).
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, retry_failed: bool = False) -> None:
         self.path = path
+        self.retry_failed = retry_failed
         self.records: dict[Key, Judgement] = {}
         if path is not None and path.exists():
             repair_torn_tail(path)
@@ -40,7 +42,7 @@ class JudgementStore:
                     j = Judgement.model_validate(data["judgement"])
                 except (ValueError, KeyError, TypeError, ValidationError):
                     continue
-                if j.error and j.error.startswith("provider error"):
+                if not j.ok and (self.retry_failed or (j.error or "").startswith("provider")):
                     continue
                 self.records[(str(data["variant"]), int(data["fold"]), j.item, j.dimension)] = j
 

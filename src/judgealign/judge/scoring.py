@@ -22,6 +22,7 @@ from judgealign.judge.prompt import build_request
 from judgealign.judge.texts import ItemTexts
 from judgealign.memory.records import Episode, Guideline
 from judgealign.memory.store import AlignmentMemory
+from judgealign.providers.managed import discard_answer
 from judgealign.providers.protocol import LLM
 from judgealign.providers.types import Usage
 from judgealign.rubric.model import Dimension, Rubric
@@ -117,6 +118,7 @@ class Scorer:
                 score, rationale = parse_judgement(raw, dim.scale)
             except ParseError as exc:
                 error = f"unparseable answer: {exc}"
+                discard_answer(self.llm, request)
                 continue
             return Judgement(
                 score=score,

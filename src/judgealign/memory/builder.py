@@ -120,8 +120,18 @@ class MemoryBuilder:
                 fresh.append(lb)
             elif known[0].score != lb.score or known[0].rationale != lb.rationale:
                 changed.append(lb)
+        # Labels whose reflection failed before (a server error, an unreadable answer) are
+        # distilled again: a transient failure must not be frozen into the memory.
+        given = {lb.id for lb in labels}
+        retry = {
+            d: ids
+            for d, dm in base.dimensions.items()
+            if self.distil and (ids := {x for f in dm.failures for x in f.labels} & given)
+        }
         if not fresh and not changed:
-            return base.model_copy()
+            if not retry:
+                return base.model_copy()
+            return await self._retry_failed(rubric, base, retry, on_dimension)
         episodes = [
             self._episode(lb, texts, embeddings, groups, old.get(lb.id))
             for lb in [*fresh, *changed]
@@ -149,7 +159,47 @@ class MemoryBuilder:
         built = await asyncio.gather(*(add(d) for d in names))
         dims = dict(base.dimensions)
         dims.update(zip(names, built, strict=True))
-        return AlignmentMemory(embedder=base.embedder, dim=dim, dimensions=dims)
+        memory = AlignmentMemory(embedder=base.embedder, dim=dim, dimensions=dims)
+        # Only the failures recorded before this fit are retried (not the ones it just made).
+        retry = {d: ids - {lb.id for lb in changed} for d, ids in retry.items()}
+        retry = {d: ids for d, ids in retry.items() if ids}
+        return await self._retry_failed(rubric, memory, retry, None) if retry else memory
+
+    async def _retry_failed(
+        self,
+        rubric: Rubric,
+        memory: AlignmentMemory,
+        retry: Mapping[str, set[str]],
+        on_dimension: Callable[[str], None] | None,
+    ) -> AlignmentMemory:
+        """``memory`` with the labels of earlier failed reflection batches distilled again
+        into each dimension's guidelines; failures that recur are recorded anew."""
+
+        async def one(name: str) -> DimensionMemory:
+            dm = memory.dimensions[name]
+            ids = retry[name]
+            kept = [
+                DistillFailure(dimension=f.dimension, labels=rest, error=f.error)
+                for f in dm.failures
+                if (rest := tuple(x for x in f.labels if x not in ids))
+            ]
+            views = [_view(e) for e in dm.episodes if e.id in ids]
+            drafts, fails = await self._distil_into(
+                _existing_drafts(dm), rubric.dimension(name), views, memory.dim
+            )
+            rows = {
+                e.id: (e, np.asarray(v))
+                for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
+            }
+            if on_dimension is not None:
+                on_dimension(name)
+            return self._dimension(name, drafts, rows, [*kept, *fails], memory.dim)
+
+        names = sorted(retry)
+        built = await asyncio.gather(*(one(d) for d in names))
+        dims = dict(memory.dimensions)
+        dims.update(zip(names, built, strict=True))
+        return AlignmentMemory(embedder=memory.embedder, dim=memory.dim, dimensions=dims)
 
     def _episode(
         self,

@@ -30,6 +30,7 @@ from judgealign.memory.reflection_prompts import (
     resolution_request,
 )
 from judgealign.memory.store import DistillFailure
+from judgealign.providers.managed import discard_answer
 from judgealign.providers.protocol import LLM
 from judgealign.providers.types import ChatRequest
 from judgealign.rubric.model import Dimension
@@ -152,13 +153,15 @@ class Distiller:
         """Parsed entries, or the error text after one retry with a reminder."""
         error = "unparseable reflection answer"
         for attempt in (1, 2):
+            request = build(attempt == 2)
             try:
-                response = await self.llm.complete(build(attempt == 2))
+                response = await self.llm.complete(request)
             except ProviderError as exc:
                 return f"provider error: {exc}"
             parsed = parse_entries(response.text, ref_key)
             if parsed is not None:
                 return parsed
+            discard_answer(self.llm, request)  # asked again next run, not replayed
             error = f"unparseable reflection answer (twice): {response.text[:120]!r}"
         return error
 

@@ -60,6 +60,9 @@ class ShardedStore:
         except FileNotFoundError:
             return None
 
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
     def write(self, key: str, data: bytes) -> None:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +106,11 @@ class CachedLLM:
             return ChatResponse.model_validate(json.loads(raw)["response"])
         except (ValueError, KeyError, TypeError):
             return None  # unreadable entry (old schema, disk trouble): treat as a miss
+
+    def discard(self, request: ChatRequest) -> None:
+        """Forget the stored answer to ``request`` (one the caller could not use, such as
+        an unreadable judgement), so the next run asks again instead of replaying it."""
+        self.store.delete(self.key(request))
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         key = self.key(request)

@@ -72,8 +72,10 @@ class ManagedLLM:
         stack: LLM = ConcurrencyLimitedLLM(
             retrying, concurrency=concurrency, rate_per_minute=rate_per_minute
         )
+        self._cache: CachedLLM | None = None
         if self.cache_dir is not None:
-            stack = CachedLLM(stack, self.cache_dir, namespace=namespace or base.name)
+            self._cache = CachedLLM(stack, self.cache_dir, namespace=namespace or base.name)
+            stack = self._cache
         self._accounting = AccountingLLM(stack)
 
     @property
@@ -101,6 +103,11 @@ class ManagedLLM:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         return await self._accounting.complete(request)
+
+    def discard(self, request: ChatRequest) -> None:
+        """Drop a cached answer the caller could not use (no-op without a cache)."""
+        if self._cache is not None:
+            self._cache.discard(request)
 
 
 class ManagedEmbedder:
@@ -166,3 +173,11 @@ class ManagedEmbedder:
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         normalized: FloatMatrix = (rows / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         return normalized
+
+
+def discard_answer(llm: LLM, request: ChatRequest) -> None:
+    """Keep an unreadable answer out of the response cache: replayed, it would fail the same
+    way on every later run without a single call (providers without a cache ignore this)."""
+    discard = getattr(llm, "discard", None)
+    if callable(discard):
+        discard(request)
