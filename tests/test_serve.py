@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from judgealign.errors import ProviderError
+from judgealign.errors import ConfigError, ProviderError
 from judgealign.judge.prompt import judgement_schema
 from judgealign.providers.registry import resolve_embedder, resolve_llm
 from judgealign.providers.types import ChatRequest, Message
@@ -151,7 +152,11 @@ def test_provider_errors_become_http_errors() -> None:
         resp = httpx.post(srv.base_url + "/chat/completions", json=chat_body())
         assert resp.status_code == 503
         assert "upstream down" in resp.json()["error"]["message"]
-        raw = httpx.post(srv.base_url + "/chat/completions", content=b"{not json")
+        raw = httpx.post(
+            srv.base_url + "/chat/completions",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
         assert raw.status_code == 400
         assert httpx.get(srv.base_url + "/nowhere").status_code == 404
         assert srv.stats().errors == 2
@@ -242,3 +247,41 @@ def test_block_until_interrupted_serves_then_closes_on_ctrl_c(
     assert seen == [200]
     with pytest.raises(httpx.ConnectError):  # closed after the interrupt
         httpx.get(server.base_url + "/models")
+
+
+def test_foreign_pages_cannot_drive_the_server() -> None:
+    # Any web page the user visits could POST to 127.0.0.1 (a 'simple' text/plain request)
+    # or rebind its own host name to it, spending the user's API credits.
+    with ModelServer(FakeLLM("constant")) as srv:
+        url = srv.base_url + "/chat/completions"
+        body = json.dumps(chat_body()).encode()
+        plain = httpx.post(url, content=body, headers={"Content-Type": "text/plain"})
+        assert plain.status_code == 415
+        cross = httpx.post(url, json=chat_body(), headers={"Origin": "https://evil.example"})
+        assert cross.status_code == 403
+        rebound = httpx.post(url, json=chat_body(), headers={"Host": "evil.example:80"})
+        assert rebound.status_code == 403
+        assert (
+            httpx.get(srv.base_url + "/models", headers={"Host": "evil.example"}).status_code == 403
+        )
+        host, port = srv.base_url.split("//", 1)[1].split("/", 1)[0].split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n{}"
+            )
+            assert sock.recv(200).startswith(b"HTTP/1.1 413")
+        ok = httpx.post(url, json=chat_body(), headers={"Origin": f"http://127.0.0.1:{port}"})
+        assert ok.status_code == 200
+
+
+def test_a_token_guards_the_server_and_is_required_beyond_loopback() -> None:
+    with pytest.raises(ConfigError, match="needs a token"):
+        ModelServer(FakeLLM("constant"), host="0.0.0.0")
+    with ModelServer(FakeLLM("constant"), token="s3cret") as srv:
+        url = srv.base_url + "/chat/completions"
+        assert httpx.post(url, json=chat_body()).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert httpx.post(url, json=chat_body(), headers=wrong).status_code == 401
+        right = {"Authorization": "Bearer s3cret"}
+        assert httpx.post(url, json=chat_body(), headers=right).status_code == 200

@@ -30,6 +30,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+class BodyTooLarge(ValueError):
+    """A request body over the handler's ``max_body_bytes``."""
+
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
     """A ``ThreadingHTTPServer`` whose request threads never keep the process alive."""
@@ -58,14 +64,51 @@ class JSONHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return  # one line per request would flood test output and the serve console
 
+    #: Larger request bodies are refused unread (a hostile client cannot exhaust memory).
+    max_body_bytes: ClassVar[int] = 16 * 1024 * 1024
+
     def read_json(self) -> Any:
         """The request body parsed as JSON, ``{}`` when empty.
 
-        Raises ``ValueError`` when the body (or its Content-Length) is not valid.
+        Raises ``BodyTooLarge`` past ``max_body_bytes`` and ``ValueError`` when the body (or
+        its Content-Length, e.g. a negative one) is not valid; either way the connection is
+        marked to close, since unread bytes would poison the next request on it.
         """
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise ValueError("Content-Length is not a number") from None
+        if length < 0:
+            self.close_connection = True
+            raise ValueError("Content-Length is negative")
+        if length > self.max_body_bytes:
+            self.close_connection = True
+            raise BodyTooLarge(f"the body exceeds {self.max_body_bytes} bytes")
         raw = self.rfile.read(length) if length else b""
         return json.loads(raw or b"{}")
+
+    def loopback_host(self) -> bool:
+        """The Host header names a loopback address. A web page can reach 127.0.0.1 through
+        DNS rebinding, but its requests then carry its own site's host name."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host if host.endswith("]") else host.rsplit(":", 1)[0]
+        return name in LOOPBACK_NAMES
+
+    def foreign_origin(self) -> bool:
+        """A browser sent this from a page that is not served by a loopback address."""
+        origin = (self.headers.get("Origin") or "").strip().lower()
+        if not origin or origin == "null":
+            return bool(origin)
+        rest = origin.split("://", 1)[-1]
+        name = rest if rest.endswith("]") else rest.rsplit(":", 1)[0]
+        return name not in LOOPBACK_NAMES
+
+    def json_content_type(self) -> bool:
+        """The body is labelled JSON: that forces a CORS preflight (never granted here), so
+        a page on another site cannot send it as a 'simple' cross-site POST."""
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        return kind == "application/json"
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         """Answer ``status`` with ``payload`` as a JSON body, plus any extra ``headers``."""

@@ -22,6 +22,7 @@ clients may connect at once.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import threading
 import time
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from typing import Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from judgealign.errors import ConfigError, JudgeAlignError, ProviderError
-from judgealign.http_base import JSONHandler, LoopbackService
+from judgealign.http_base import BodyTooLarge, JSONHandler, LoopbackService
 from judgealign.providers.protocol import LLM, Embedder
 from judgealign.providers.types import ChatRequest, ChatResponse, Message, Usage
 from judgealign.render.tokens import estimate_tokens
@@ -186,8 +187,14 @@ class ModelServer(LoopbackService):
         retries: int = 1,
         timeout: float = 900.0,
         max_tokens_cap: int | None = None,
+        token: str | None = None,
     ) -> None:
         super().__init__(_Handler, host=host, port=port)
+        # Without a token only loopback clients with a loopback Host are served; a server
+        # bound beyond loopback must have one (every request then carries it as a bearer).
+        if token is None and host not in ("127.0.0.1", "localhost", "::1"):
+            raise ConfigError(f"host {host}: a server beyond loopback needs a token")
+        self.token = token
         self.model = model
         # Bounds what a client may ask for: a small local model under a JSON grammar can
         # otherwise spend minutes on one runaway answer.
@@ -371,6 +378,8 @@ class _Handler(JSONHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
+        if self._refused():
+            return
         if path.endswith("/models"):
             self.send_json(200, self.owner.models())
         elif path.endswith("/stats"):
@@ -380,12 +389,43 @@ class _Handler(JSONHandler):
         else:
             self.send_json(404, _error(404, f"no route GET {self.path}"))
 
+    def _refused(self) -> bool:
+        """Answer 401/403 and return True for a request this server must not serve."""
+        owner = self.owner
+        if owner.token is not None:
+            given = self.headers.get("Authorization") or ""
+            if not hmac.compare_digest(given.encode(), f"Bearer {owner.token}".encode()):
+                self.close_connection = True
+                self.send_json(401, _error(401, "missing or wrong bearer token"))
+                return True
+        elif not self.loopback_host():
+            # DNS rebinding: a web page reaching 127.0.0.1 under its own host name.
+            self.close_connection = True
+            self.send_json(403, _error(403, "foreign Host refused; use 127.0.0.1"))
+            return True
+        if self.foreign_origin():
+            self.close_connection = True
+            self.send_json(403, _error(403, "cross-site request refused"))
+            return True
+        return False
+
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         owner = self.owner
+        if self._refused():
+            return
         try:
+            if not self.json_content_type():
+                self.close_connection = True
+                owner._count_error()
+                self.send_json(415, _error(415, "send Content-Type: application/json"))
+                return
             try:
                 body = self.read_json()
+            except BodyTooLarge as err:
+                owner._count_error()
+                self.send_json(413, _error(413, str(err)))
+                return
             except ValueError:
                 raise BadRequest("the request body is not JSON") from None
             if not isinstance(body, dict):

@@ -26,6 +26,13 @@ def serve(
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Model calls in flight at once.")] = 1,
     timeout: Annotated[float, typer.Option(help="Seconds allowed for one model call.")] = 900.0,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="JUDGEALIGN_SERVE_TOKEN",
+            help="Bearer token every request must carry (required beyond 127.0.0.1).",
+        ),
+    ] = None,
 ) -> None:
     """Serve MODEL (and EMBEDDER) as /v1/chat/completions, /v1/embeddings and /v1/models.
 
@@ -33,8 +40,11 @@ def serve(
     """
     from judgealign.serve import ModelServer
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise ConfigError(f"--host {host}: this server has no auth; bind it to 127.0.0.1 only")
+    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+        raise ConfigError(
+            f"--host {host}: beyond loopback every request must carry a token; "
+            "pass --token (or JUDGEALIGN_SERVE_TOKEN), or bind to 127.0.0.1"
+        )
     server = ModelServer(
         model,
         embedder or None,
@@ -43,6 +53,7 @@ def serve(
         cache_dir=cache_dir,
         concurrency=concurrency,
         timeout=timeout,
+        token=token,
     ).start()
     typer.echo(
         f"serving {server.model_name}"

@@ -20,8 +20,6 @@ from judgealign.http_base import JSONHandler, LoopbackService
 from judgealign.labelling.page import content_security_policy, page_html
 from judgealign.labelling.session import LabellingSession, Order
 
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-
 
 class BadRequest(ValueError):
     """A request the page should never send (answered with HTTP 400)."""
@@ -87,8 +85,7 @@ class _Handler(JSONHandler):
         # A page on another site could reach 127.0.0.1 through DNS rebinding; its requests
         # carry that site's host name, so anything but a loopback name is refused.
         host = (self.headers.get("Host") or "").strip().lower()
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if name in _LOOPBACK_HOSTS:
+        if self.loopback_host() and not self.foreign_origin():
             return True
         self.close_connection = True  # its body, if any, stays unread
         self.send_json(403, {"error": f"host {host!r} refused; open the page at 127.0.0.1"})
