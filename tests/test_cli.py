@@ -85,7 +85,7 @@ def test_score_bad_rubric_is_one_line_error(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["score", str(nbs), "--rubric", "nope", "--out", str(tmp_path / "o.jsonl")]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown rubric 'nope'" in result.output
     assert "Traceback" not in result.output
 
@@ -106,7 +106,7 @@ def test_malformed_notebook_is_one_line_error(tmp_path: Path) -> None:
             str(tmp_path / "o.jsonl"),
         ],
     )
-    assert result.exit_code == 1 and "broken.ipynb" in result.output
+    assert result.exit_code == 2 and "broken.ipynb" in result.output
 
 
 def test_align_show_score_forget(tmp_path: Path) -> None:
@@ -172,7 +172,7 @@ def test_memory_show_broken_file(tmp_path: Path) -> None:
     broken = tmp_path / "judge.json"
     broken.write_text('{"format": "judgealign.judge", "schema_version": 99}')
     result = runner.invoke(app, ["memory", "show", str(broken)])
-    assert result.exit_code == 1 and "upgrade judgealign" in result.output
+    assert result.exit_code == 2 and "upgrade judgealign" in result.output
 
 
 @pytest.mark.parametrize("bad", ["unknown_dim", "off_scale"])
@@ -197,7 +197,7 @@ def test_align_rejects_bad_labels(tmp_path: Path, bad: str) -> None:
             str(tmp_path / "j.json"),
         ],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "labels.jsonl" in result.output
     assert not (tmp_path / "j.json").exists()
 
@@ -230,7 +230,7 @@ def test_a_forgotten_model_stops_with_one_line(
         "evaluate": ["evaluate", *base, *labels, "--out", str(tmp_path / "run")],
     }[command]
     result = runner.invoke(app, args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no judge model given: pass --model" in " ".join(result.output.split())
     assert not (tmp_path / "j.jsonl").exists() and not (tmp_path / "judge.json").exists()
 
@@ -254,7 +254,7 @@ def test_refit_applies_the_options_given_and_keeps_the_rest(tmp_path: Path) -> N
     same = runner.invoke(app, args)
     assert "same settings as the file" in " ".join(same.output.split())
     other = runner.invoke(app, [*args, "--embedder", "fake:other"])
-    assert other.exit_code == 1 and "align into a new --out" in " ".join(other.output.split())
+    assert other.exit_code == 2 and "align into a new --out" in " ".join(other.output.split())
 
 
 def test_a_judge_file_of_the_first_schema_still_loads(tmp_path: Path) -> None:
@@ -309,7 +309,7 @@ def test_a_labels_file_for_every_dimension_serves_a_run_on_some(tmp_path: Path) 
     # A dimension the rubric does not have at all is still an error naming the file.
     (nbs / "labels.jsonl").write_text(json.dumps({**labels[0], "dimension": "vibes"}) + "\n")
     bad = runner.invoke(app, [*run, str(tmp_path / "run2")])
-    assert bad.exit_code == 1 and "unknown dimension 'vibes'" in bad.output
+    assert bad.exit_code == 2 and "unknown dimension 'vibes'" in bad.output
     assert "labels.jsonl" in bad.output
 
 
@@ -415,3 +415,55 @@ def test_unreadable_answers_are_asked_again_not_replayed(tmp_path: Path) -> None
     # The same --out keeps its (unreadable) judgements unless asked to retry them.
     assert "model calls: 0 (+0 cached)" in score("b.jsonl")
     assert "model calls: 4 (+0 cached)" in score("b.jsonl", "--retry-failed")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["notebook", "items_jsonl", "labels", "rubric", "deep_json", "out_is_folder", "run_is_file"],
+)
+def test_bad_inputs_are_one_line_errors_with_exit_code_2(tmp_path: Path, case: str) -> None:
+    nbs = tmp_path / "nbs"
+    write_notebooks(nbs, 3)
+    labels = nbs / "labels.jsonl"
+    rubric = "ml-notebook"
+    items = str(nbs)
+    out = tmp_path / "out.jsonl"
+    named = ""
+    command = "score"
+    if case == "notebook":
+        (nbs / "bad.ipynb").write_bytes(b"\xff\xfe{}")
+        named = "bad.ipynb"
+    elif case == "items_jsonl":
+        (tmp_path / "items.jsonl").write_bytes(b'\xff{"id": "a", "output": "x"}\n')
+        items, named = str(tmp_path / "items.jsonl"), "items.jsonl"
+    elif case == "labels":
+        labels.write_bytes(b"\xff\n")
+        command, named = "align", "labels.jsonl"
+    elif case == "rubric":
+        (tmp_path / "r.yaml").write_bytes(b"id: x\n\xff")
+        rubric, named = str(tmp_path / "r.yaml"), "r.yaml"
+    elif case == "deep_json":
+        (tmp_path / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+        items, named = str(tmp_path / "deep.jsonl"), "deep.jsonl"
+    elif case == "out_is_folder":
+        out.mkdir()
+        named = "out.jsonl"
+    else:
+        (tmp_path / "run").write_text("not a folder")
+        command, named = "evaluate", "run"
+    common = ["--rubric", rubric, "--model", "fake:constant", "--embedder", "fake"]
+    if command == "score":
+        args = ["score", items, *common, "--dimension", "data_imputation", "--out", str(out)]
+    elif command == "align":
+        args = ["align", *common, "--labels", str(labels), "--items", items]
+        args += ["--out", str(tmp_path / "judge.json")]
+    else:
+        args = ["evaluate", *common, "--labels", str(labels), "--items", items]
+        args += ["--out", str(tmp_path / "run")]
+    before = labels.read_bytes()
+    result = runner.invoke(app, args)
+    text = result.output.strip()
+    assert result.exit_code == 2, text
+    assert text.startswith("error:") and named in text and "Traceback" not in text
+    assert len(" ".join(text.split())) < 400  # one line, however the console wraps it
+    assert labels.read_bytes() == before  # nothing stored is touched

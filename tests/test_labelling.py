@@ -278,14 +278,14 @@ def test_api_save_and_errors(server: LabellingServer, existing: Path) -> None:
 def test_cli_errors_are_one_line(folder: Path) -> None:
     nbs = str(folder / "nbs")
     result = runner.invoke(app, ["label", nbs, "--rubric", "nope", "--labels", "l.jsonl"])
-    assert result.exit_code == 1 and "unknown rubric 'nope'" in result.output
+    assert result.exit_code == 2 and "unknown rubric 'nope'" in result.output
     broken = folder / "broken.jsonl"
     broken.write_text("{oops\n")
     before = broken.read_bytes()
     result = runner.invoke(
         app, ["label", nbs, "--rubric", "ml-notebook", "--labels", str(broken), "--no-open"]
     )
-    assert result.exit_code == 1 and "broken.jsonl:1: not valid JSON" in result.output
+    assert result.exit_code == 2 and "broken.jsonl:1: not valid JSON" in result.output
     assert "Traceback" not in result.output and broken.read_bytes() == before
 
 

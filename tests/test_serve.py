@@ -208,14 +208,14 @@ def test_cli_refuses_non_loopback_and_busy_ports() -> None:
     app.command("noop")(lambda: None)  # two commands, so `serve` is addressed by name
     runner = CliRunner()
     result = runner.invoke(app, ["serve", "--model", "fake:constant", "--host", "0.0.0.0"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "127.0.0.1" in result.output
     with ModelServer("fake:constant") as srv:
         busy = int(srv.base_url.rsplit(":", 1)[1].split("/")[0])
         result = runner.invoke(
             app, ["serve", "--model", "fake:constant", "--embedder", "", "--port", str(busy)]
         )
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert "--port" in result.output
 
 

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
-from judgealign.errors import DataError, JudgeAlignError
+from judgealign.errors import ConfigError, DataError, JudgeAlignError
 from judgealign.judge.judgement import Judgement
 from judgealign.rubric.model import Rubric
 
@@ -25,7 +25,8 @@ err_console = Console(stderr=True)
 
 
 def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Print a JudgeAlignError as one line on stderr and exit 1, without a traceback."""
+    """Print a JudgeAlignError as one line on stderr, without a traceback, and exit 2 for bad
+    input or configuration (the user's to fix), 1 for anything else (a run that failed)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -35,7 +36,8 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
             err_console.print(
                 f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True
             )
-            raise typer.Exit(1) from None
+            code = 2 if isinstance(exc, DataError | ConfigError) else 1
+            raise typer.Exit(code) from None
         except KeyboardInterrupt:
             err_console.print(
                 "interrupted: finished work is saved; run the same command again to resume"

@@ -27,7 +27,7 @@ from judgealign.cli.options import (
     RetryFailedOption,
     SimilarityFloorOption,
 )
-from judgealign.errors import ConfigError
+from judgealign.errors import ConfigError, DataError
 from judgealign.judge.params import VARIANTS, Variant
 
 
@@ -103,6 +103,8 @@ def evaluate(
     """Grouped k-fold evaluation of baseline and aligned variants; writes the reports."""
     from judgealign.evaluation.experiment import evaluate as run_evaluation
 
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file; name a run folder (new, or one to resume)")
     chosen = _variants(variants)
     rub, its, lbs, rater_lbs = ratings_or_items(
         rubric, items or [], labels, ratings, limit, seed, dimension, per_group

@@ -88,6 +88,8 @@ def score(
         judge = opts.new_judge(load_rubric(rubric), needs_embedder=False)
     items = load_items_and_refs(paths)
     dims = list(dimension) if dimension else list(judge.rubric.dimension_ids)
+    if out.is_dir():
+        raise DataError(f"--out {out} is a folder; name a .jsonl file for the judgements")
     repair_torn_tail(out)  # a killed run's unfinished record must not swallow the next
     done = _read_done(out, retry_failed)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from judgealign.data.files import lines, loads_json, read_text
 from judgealign.data.item import Item
 from judgealign.errors import DataError
 
@@ -44,13 +45,7 @@ def as_text(value: Any) -> str:
 
 def _check_notebook(text: str, where: str) -> None:
     """Fail at load time, not mid-evaluation, on files that are not notebooks."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(
-            f"{where}: not valid JSON (line {exc.lineno}: {exc.msg}); "
-            "give a .ipynb file saved by Jupyter"
-        ) from None
+    data = loads_json(text, where, "give a .ipynb file saved by Jupyter")
     if not isinstance(data, dict) or "nbformat" not in data:
         raise DataError(f"{where}: not a Jupyter notebook (no 'nbformat' field)")
 
@@ -90,18 +85,12 @@ def _item_from_line(raw: Any, where: str) -> Item:
 
 def _read_jsonl(path: Path) -> list[tuple[Item, str]]:
     items: list[tuple[Item, str]] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{where}: not valid JSON ({exc.msg}); one object per line"
-                ) from None
-            items.append((_item_from_line(raw, where), where))
+    for number, line in lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        raw = loads_json(line, where, "one object per line")
+        items.append((_item_from_line(raw, where), where))
     return items
 
 
@@ -141,7 +130,7 @@ def load_items(paths: Sequence[str | Path]) -> list[Item]:
         if resolved in seen_files:
             continue
         seen_files.add(resolved)
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         item_id = resolved.relative_to(root).as_posix()
         if path.suffix.lower() == NOTEBOOK_SUFFIX:
             _check_notebook(text, str(path))

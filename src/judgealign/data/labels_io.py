@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from judgealign.data.files import lines, loads_json, read_text
 from judgealign.data.item import Item
 from judgealign.data.items_io import ItemIndex
 from judgealign.data.label import Label
@@ -35,25 +36,19 @@ def _format(path: Path) -> str:
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}:{number}: not valid JSON ({exc.msg}); write one label object per line"
-                ) from None
-            if not isinstance(record, dict):
-                raise DataError(
-                    f"{path}:{number}: expected a JSON object with {', '.join(REQUIRED)}"
-                )
-            yield number, record
+    for number, line in lines(path, encoding="utf-8-sig"):
+        if not line.strip():
+            continue
+        record = loads_json(line, f"{path}:{number}", "write one label object per line")
+        if not isinstance(record, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object with {', '.join(REQUIRED)}")
+        yield number, record
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    import io
+
+    with io.StringIO(read_text(path, encoding="utf-8-sig"), newline="") as fh:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         missing = [c for c in REQUIRED if c not in header]

@@ -6,7 +6,6 @@ optionally ``rater_scores`` (individual raters) and ``rationales``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from judgealign.data.files import lines, loads_json
 from judgealign.data.item import Item
 from judgealign.data.items_io import as_text
 from judgealign.data.label import Label
@@ -73,10 +73,7 @@ def _scale(raw: Any, where: str, dimension: str) -> tuple[int, int]:
 
 
 def _parse(line: str, where: str) -> dict[str, Any]:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{where}: not valid JSON ({exc.msg})") from None
+    record = loads_json(line, where, "one rating record per line")
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object")
     missing = [k for k in _REQUIRED if k not in record]
@@ -123,11 +120,10 @@ def load_ratings(
     if not source.is_file():
         raise DataError(f"{source}: ratings file not found; check the path")
     records: list[tuple[dict[str, Any], str]] = []
-    with source.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                where = f"{source}:{number}"
-                records.append((_parse(line, where), where))
+    for number, line in lines(source):
+        if line.strip():
+            where = f"{source}:{number}"
+            records.append((_parse(line, where), where))
     if not records:
         raise DataError(f"{source}: no ratings in this file")
 

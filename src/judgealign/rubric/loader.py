@@ -58,7 +58,12 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
                 f"{source}: rubric file not found; give a path or one of "
                 f"{', '.join(builtin_rubrics())}"
             )
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{source}: not UTF-8 text (offset {exc.start}); re-save the rubric as UTF-8"
+            ) from None
     else:
         res = resources.files(BUILTIN_PACKAGE).joinpath(f"{source}.yaml")
         if not res.is_file():
