@@ -307,6 +307,12 @@ def test_resume_after_interrupt_recomputes_nothing(tmp_path: Path) -> None:
     assert _without_volatile(resumed) == _without_volatile(reference)
     # The cost of folds fitted before the interrupt is kept with their judges.
     assert resumed.usage_alignment.all_prompt_tokens == reference.usage_alignment.all_prompt_tokens
+    # Scoring cost too sums every process: the judgements stored by the interrupted run
+    # count with what they cost then (a resumed run once reported 3 calls against 100 made).
+    assert resumed.usage_scoring.all_prompt_tokens == reference.usage_scoring.all_prompt_tokens
+    assert resumed.usage_scoring.calls + resumed.usage_scoring.cached_calls >= len(
+        reference.judgements
+    )
     assert (run_dir / "report.json").exists() and (run_dir / "report.html").exists()
 
     # Resuming under other settings would mix two experiments in one folder: refused.

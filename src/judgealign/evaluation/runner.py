@@ -124,7 +124,6 @@ class Evaluator:
         self.progress: Progress = progress or NoProgress()
         self.retry_failed = retry_failed
         self._alignment_usage = Usage()
-        self._scoring_usage = Usage()
 
     @property
     def _distils(self) -> bool:
@@ -212,7 +211,16 @@ class Evaluator:
         if self.learning_curve and aligned:
             await self._curve(labels, by_id, folds, pairs_of, store, data)
         data.usage_alignment = self._alignment_usage
-        data.usage_scoring = self._scoring_usage
+        # Summed over the judgements themselves, stored ones included: a resumed run reports
+        # what every process spent on them, not only the last one (provider counters would).
+        data.usage_scoring = sum(
+            (
+                j.usage
+                for by in [*data.judgements.values(), *data.curve.values()]
+                for j in by.values()
+            ),
+            Usage(),
+        )
         return data
 
     def _settings(self, items: Sequence[Item], labels: Sequence[Label]) -> dict[str, object]:
@@ -349,8 +357,6 @@ class Evaluator:
             else:
                 await asyncio.gather(*(one_dim(it, dim) for dim in pairs_of[it.id]))
 
-        any_judge = next(iter(judges.values()))[0] if judges else None
-        before = any_judge.usage() if any_judge else Usage()
         if self.concurrency <= 1:
             for it in items:
                 await one_item(it)
@@ -362,8 +368,6 @@ class Evaluator:
                     await one_item(it)
 
             await asyncio.gather(*(gated(it) for it in items))
-        if any_judge is not None:
-            self._scoring_usage = self._scoring_usage + (any_judge.usage() - before)
 
     async def _curve(
         self,
