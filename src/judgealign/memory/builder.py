@@ -29,6 +29,27 @@ def _existing_drafts(dm: DimensionMemory, skip: set[str] | None = None) -> list[
     ]
 
 
+def _rows(
+    dm: DimensionMemory, skip: set[str] | None = None
+) -> dict[str, tuple[Episode, np.ndarray]]:
+    """Episode id -> (episode, its vector) for a dimension's episodes not in ``skip``."""
+    return {
+        e.id: (e, np.asarray(v))
+        for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
+        if not skip or e.id not in skip
+    }
+
+
+def _failures_without(dm: DimensionMemory, ids: set[str]) -> list[DistillFailure]:
+    """The dimension's failed batches with ``ids`` taken out (emptied batches dropped)."""
+    out = []
+    for f in dm.failures:
+        rest = tuple(x for x in f.labels if x not in ids)
+        if rest:
+            out.append(DistillFailure(dimension=f.dimension, labels=rest, error=f.error))
+    return out
+
+
 def _stack(rows: Sequence[np.ndarray], dim: int) -> np.ndarray:
     if not rows:
         return np.zeros((0, dim), dtype=np.float32)
@@ -178,22 +199,14 @@ class MemoryBuilder:
         async def one(name: str) -> DimensionMemory:
             dm = memory.dimensions[name]
             ids = retry[name]
-            kept = [
-                DistillFailure(dimension=f.dimension, labels=rest, error=f.error)
-                for f in dm.failures
-                if (rest := tuple(x for x in f.labels if x not in ids))
-            ]
             views = [_view(e) for e in dm.episodes if e.id in ids]
             drafts, fails = await self._distil_into(
                 _existing_drafts(dm), rubric.dimension(name), views, memory.dim
             )
-            rows = {
-                e.id: (e, np.asarray(v))
-                for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
-            }
             if on_dimension is not None:
                 on_dimension(name)
-            return self._dimension(name, drafts, rows, [*kept, *fails], memory.dim)
+            failures = [*_failures_without(dm, ids), *fails]
+            return self._dimension(name, drafts, _rows(dm), failures, memory.dim)
 
         names = sorted(retry)
         built = await asyncio.gather(*(one(d) for d in names))
@@ -244,9 +257,7 @@ class MemoryBuilder:
             kept, failures = await self._distil_into(
                 kept, dimension, [_view(e) for e, _ in new], dim
             )
-        rows = {
-            e.id: (e, np.asarray(v)) for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
-        }
+        rows = _rows(dm)
         rows.update({e.id: (e, v) for e, v in new})
         return self._dimension(name, kept, rows, [*dm.failures, *failures], dim)
 
@@ -319,22 +330,10 @@ class MemoryBuilder:
     async def _forget_dimension(
         self, rubric: Rubric, dm: DimensionMemory, name: str, gone: set[str], dim: int
     ) -> DimensionMemory:
-        rows = {
-            e.id: (e, np.asarray(v))
-            for e, v in zip(dm.episodes, dm.episode_vectors, strict=True)
-            if e.id not in gone
-        }
+        rows = _rows(dm, skip=gone)
         affected = {g.id for g in dm.guidelines if set(g.sources) & gone}
         remaining = sorted({s for g in dm.guidelines if g.id in affected for s in g.sources} - gone)
-        failures = [
-            DistillFailure(
-                dimension=f.dimension,
-                labels=tuple(x for x in f.labels if x not in gone),
-                error=f.error,
-            )
-            for f in dm.failures
-        ]
-        failures = [f for f in failures if f.labels]
+        failures = _failures_without(dm, gone)
         drafts = _existing_drafts(dm, skip=affected)
         if affected:
             views = [_view(rows[s][0]) for s in remaining if s in rows]
