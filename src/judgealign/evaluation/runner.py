@@ -123,6 +123,7 @@ class Evaluator:
         self.learning_curve = sorted(set(learning_curve))
         self.progress: Progress = progress or NoProgress()
         self.retry_failed = retry_failed
+        self._resolved_template: Judge | None = None
         self._alignment_usage = Usage()
 
     @property
@@ -134,12 +135,11 @@ class Evaluator:
     def _template(self) -> Judge:
         """The judge every fold clones, with its providers resolved once so that folds share
         caches and usage counters."""
-        if not hasattr(self, "_resolved_template"):
-            shared: dict[str, object] = {"model": self.judge.llm_}
-            if any(v != "baseline" for v in self.variants):
-                shared["reflection_model"] = self.judge.reflection_llm_
-                shared["embedder"] = self.judge.embedder_
-            self._resolved_template = clone(self.judge, **shared)
+        if self._resolved_template is None:
+            aligned = any(v != "baseline" for v in self.variants)
+            self._resolved_template = clone(
+                self.judge, **self.judge.shared_providers(aligned=aligned)
+            )
         return self._resolved_template
 
     def _fold_judge(self) -> Judge:

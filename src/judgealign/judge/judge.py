@@ -205,6 +205,16 @@ class Judge:
                 total = total + getattr(llm, "usage", Usage())
         return total
 
+    def shared_providers(self, *, aligned: bool) -> dict[str, Any]:
+        """This judge's providers, resolved, as parameters for a clone that is to share their
+        caches and usage counters; ``aligned`` adds the reflection model and the embedder
+        (a zero-shot clone needs neither, and a missing embedder must not stop it)."""
+        out: dict[str, Any] = {"model": self.llm_}
+        if aligned:
+            out["reflection_model"] = self.reflection_llm_
+            out["embedder"] = self.embedder_
+        return out
+
     # -- ablations --------------------------------------------------------------------------
     def ablation(self, variant: Variant) -> Judge:
         """A clone reading only part of this judge's memory (``baseline``: none of it).
@@ -212,12 +222,8 @@ class Judge:
         It shares the fitted memory and the resolved providers, so caches and usage
         counters are shared too; fitting the ablation does not change this judge.
         """
-        shared: dict[str, Any] = {"variant": variant, "model": self.llm_}
-        if "reflection" in self._resolved or self.reflection_model is not None:
-            shared["reflection_model"] = self.reflection_llm_
-        if "embedder" in self._resolved or self.memory_ is not None:
-            shared["embedder"] = self.embedder_
-        other = clone(self, **shared)
+        aligned = self.memory_ is not None or "embedder" in self._resolved
+        other = clone(self, variant=variant, **self.shared_providers(aligned=aligned))
         other.memory_ = self.memory_
         other._texts = self._texts
         return other
