@@ -78,20 +78,10 @@ MaxFailedOption = Annotated[
     ),
 ]
 
-_PROVIDERS = ("model", "reflection_model", "embedder")
-# Option name -> Judge parameter.
-_PARAM_OF = {
-    "model": "model",
-    "reflection_model": "reflection_model",
-    "embedder": "embedder",
-    "k": "k",
-    "max_guidelines": "max_guidelines",
-    "context_ratio": "context_ratio",
-    "similarity_floor": "similarity_floor",
-    "item_budget": "item_budget_tokens",
-    "max_tokens": "max_tokens",
-    "seed": "seed",
-}
+# Every field of JudgeOptions is a Judge parameter of the same name but these: runtime
+# settings of the command, and one flag named shorter than its parameter.
+_RUNTIME = ("cache_dir", "concurrency")
+_RENAMED = {"item_budget": "item_budget_tokens"}
 
 
 @dataclass(frozen=True)
@@ -119,14 +109,12 @@ class JudgeOptions:
         """The Judge parameters these options set (``--context-ratio 0``: no cap)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name not in _PARAM_OF:
-                continue
             value = getattr(self, f.name)
-            if value is None:
+            if f.name in _RUNTIME or value is None:
                 continue
             if f.name == "context_ratio" and value == 0:
                 value = None
-            out[_PARAM_OF[f.name]] = value
+            out[_RENAMED.get(f.name, f.name)] = value
         return out
 
     def _llm(self, name: str) -> Any:
@@ -168,9 +156,7 @@ class JudgeOptions:
                     f"--embedder {given['embedder']} differs from the judge file's {stored}: "
                     "its examples are embedded by that one; align into a new --out instead"
                 )
-        current = {
-            n: provider_spec(v) if n in _PROVIDERS else v for n, v in judge.get_params().items()
-        }
+        current = judge.params.model_dump()  # provider names, as a judge file stores them
         changed = [f"{n}={v}" for n, v in given.items() if v != current[n]]
         judge.set_params(**given)
         judge.set_params(**self._providers(judge, needs_embedder=judge.memory_ is not None))

@@ -26,6 +26,7 @@ from judgealign.cli.options import (
 )
 from judgealign.data.jsonl import repair_torn_tail
 from judgealign.errors import DataError
+from judgealign.judge.failures import redo_on_resume
 from judgealign.judge.judge import Judge
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.persistence import load_judge
@@ -43,7 +44,7 @@ def _read_done(out: Path, retry_failed: bool) -> dict[tuple[str, str], Judgement
             j = Judgement.model_validate(json.loads(line))
         except ValueError:
             continue  # a torn last line from an interrupted run
-        if j.ok or not (retry_failed or (j.error or "").startswith("provider")):
+        if not redo_on_resume(j, retry_failed):
             done[j.key] = j
     return done
 

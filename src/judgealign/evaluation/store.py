@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from judgealign.data.jsonl import repair_torn_tail
+from judgealign.judge.failures import redo_on_resume
 from judgealign.judge.judgement import Judgement
 
 Key = tuple[str, int, str, str]  # variant, fold, item, dimension
@@ -42,7 +43,7 @@ class JudgementStore:
                     j = Judgement.model_validate(data["judgement"])
                 except (ValueError, KeyError, TypeError, ValidationError):
                     continue
-                if not j.ok and (self.retry_failed or (j.error or "").startswith("provider")):
+                if redo_on_resume(j, self.retry_failed):
                     continue
                 self.records[(str(data["variant"]), int(data["fold"]), j.item, j.dimension)] = j
 

@@ -16,6 +16,20 @@ DEFAULT_MAX_FAILED = 0.5  # a run that mostly failed says so and exits non-zero
 _REASON_CHARS = 160
 
 
+def redo_on_resume(judgement: Judgement, retry_failed: bool) -> bool:
+    """Whether a resumed run asks again instead of keeping a stored judgement: always for a
+    provider failure (it says nothing about the judge), for an unreadable answer only when
+    asked (``retry_failed``), never for a judgement that succeeded.
+
+    >>> bad = Judgement(item="a", dimension="d", score=None, error="unparseable answer: x")
+    >>> redo_on_resume(bad, False), redo_on_resume(bad, True)
+    (False, True)
+    """
+    if judgement.ok:
+        return False
+    return retry_failed or (judgement.error or "").startswith("provider")
+
+
 @dataclass(frozen=True)
 class FailureSummary:
     """Failed and total judgements, and the most common reasons (text, count).
