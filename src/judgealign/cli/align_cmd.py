@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from judgealign.cli.common import labels_for_items, load_items_and_refs, one_line_errors
+from judgealign.cli.common import load_items_and_refs, one_line_errors
 from judgealign.cli.options import (
     DEFAULT_CACHE,
     CacheDirOption,
@@ -28,6 +28,7 @@ from judgealign.cli.options import (
     SeedOption,
     SimilarityFloorOption,
 )
+from judgealign.data.loading import load_labels
 from judgealign.errors import DataError
 from judgealign.judge.judge import Judge
 from judgealign.judge.persistence import load_judge, save_judge
@@ -84,7 +85,7 @@ def align(
     full = load_rubric(rubric)
     rub = full.subset(list(dimension)) if dimension else full
     loaded_items = load_items_and_refs(items or _default_items(labels))
-    lbs = labels_for_items(labels, full, loaded_items, rub.dimension_ids)
+    lbs = load_labels(labels, full, loaded_items, dimensions=rub.dimension_ids)
     if not lbs:
         raise DataError(f"{labels}: no label matches the given items and rubric dimensions")
     console = Console()

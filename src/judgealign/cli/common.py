@@ -83,7 +83,9 @@ def ratings_or_items(
     items = load_items_and_refs(items_paths)
     labels: list[Label] = []
     if labels_path is not None:
-        labels = labels_for_items(labels_path, full, items, rubric.dimension_ids)
+        from judgealign.data.loading import load_labels
+
+        labels = load_labels(labels_path, full, items, dimensions=rubric.dimension_ids)
     if limit is not None:
         items = items[:limit]
         keep = {it.id for it in items}
@@ -95,19 +97,6 @@ def load_items_and_refs(paths: Sequence[Path]) -> list[Item]:
     from judgealign.data.items_io import load_items
 
     return load_items([str(p) for p in paths])
-
-
-def labels_for_items(
-    labels_path: Path,
-    rubric: Rubric,
-    items: Sequence[Item],
-    dimensions: Sequence[str] | None = None,
-) -> list[Label]:
-    """Labels pointed at their items' ids, checked against the whole ``rubric``, kept for
-    ``dimensions`` (see ``judgealign.load_labels``)."""
-    from judgealign.data.loading import load_labels
-
-    return load_labels(labels_path, rubric, items, dimensions=dimensions)
 
 
 def check_failures(judgements: Iterable[Judgement], max_failed: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Literal
 
@@ -61,22 +62,20 @@ def evaluate(
     """
     started = time.perf_counter()
     run_path = Path(run_dir) if run_dir is not None else None
-    evaluator = Evaluator(
-        judge,
-        folds=folds,
-        variants=variants,
-        seed=seed,
-        run_dir=run_path,
-        concurrency=concurrency,
-        learning_curve=learning_curve,
-        progress=None if progress == "auto" else progress,
-        retry_failed=retry_failed,
-    )
-    if progress == "auto":
-        with progress_for(sys.stderr) as bar:
-            evaluator.progress = bar
-            data = evaluator.run(items, labels)
-    else:
+    # A live bar must be started and stopped around the run; a given Progress is the caller's.
+    shown = progress_for(sys.stderr) if progress == "auto" else nullcontext(progress)
+    with shown as bar:
+        evaluator = Evaluator(
+            judge,
+            folds=folds,
+            variants=variants,
+            seed=seed,
+            run_dir=run_path,
+            concurrency=concurrency,
+            learning_curve=learning_curve,
+            progress=bar,
+            retry_failed=retry_failed,
+        )
         data = evaluator.run(items, labels)
     report = Report.of(
         build_report(
