@@ -112,8 +112,7 @@ class _Handler(JSONHandler):
                     raise BadRequest("the request body is not JSON") from None
                 # A JSON content type forces a CORS preflight, which this server never grants,
                 # so pages on other sites cannot write labels.
-                kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-                if kind != "application/json":
+                if not self.json_content_type():
                     raise BadRequest("send the label as Content-Type: application/json")
             if method == "GET" and path in ("/", "/index.html"):
                 self._send_page()

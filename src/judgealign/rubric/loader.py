@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from judgealign.data.files import read_text
 from judgealign.errors import ConfigError
 from judgealign.rubric.model import RUBRIC_SCHEMA_VERSION, Rubric
 
@@ -58,12 +59,7 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
                 f"{source}: rubric file not found; give a path or one of "
                 f"{', '.join(builtin_rubrics())}"
             )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"{source}: not UTF-8 text (offset {exc.start}); re-save the rubric as UTF-8"
-            ) from None
+        text = read_text(path)
     else:
         res = resources.files(BUILTIN_PACKAGE).joinpath(f"{source}.yaml")
         if not res.is_file():
