@@ -77,23 +77,21 @@ def evaluate(
             retry_failed=retry_failed,
         )
         data = evaluator.run(items, labels)
-    report = Report.of(
-        build_report(
-            judge.rubric,
-            judge.params,
-            data,
-            items=items,
-            labels=labels,
-            rater_labels=rater_labels,
-            variants=evaluator.variants,
-            folds=folds,
-            seed=seed,
-            n_resamples=n_resamples,
-            ci_method=ci_method,
-            draw_size=draw_size,
-            wall_seconds=time.perf_counter() - started,
-            name=name,
-        )
+    report = build_report(
+        judge.rubric,
+        judge.params,
+        data,
+        items=items,
+        labels=labels,
+        rater_labels=rater_labels,
+        variants=evaluator.variants,
+        folds=folds,
+        seed=seed,
+        n_resamples=n_resamples,
+        ci_method=ci_method,
+        draw_size=draw_size,
+        wall_seconds=time.perf_counter() - started,
+        name=name,
     )
     if run_path is not None:
         from judgealign.report.html import write_html

@@ -25,7 +25,6 @@ from judgealign.report.model import (
     Comparison,
     CurvePoint,
     DimensionResult,
-    EvaluationReport,
     FoldMemory,
     Interval,
     JudgementRecord,
@@ -34,6 +33,7 @@ from judgealign.report.model import (
     RunConfig,
     ShownExample,
 )
+from judgealign.report.views import Report
 from judgealign.rubric.model import Dimension, Rubric
 
 
@@ -206,7 +206,7 @@ def build_report(
     draw_size: int | None = None,
     wall_seconds: float = 0.0,
     name: str = "",
-) -> EvaluationReport:
+) -> Report:
     """Metrics with bootstrap CIs per variant and dimension, paired tests vs the baseline."""
     results: list[DimensionResult] = []
     abs_err: dict[tuple[str, str], tuple[tuple[str, ...], np.ndarray]] = {}
@@ -356,7 +356,7 @@ def build_report(
             f"CIs drew {draw_size} items per resample (the reference study's scheme): "
             "intervals are anti-conservative (too narrow); use the default n-from-n."
         )
-    return EvaluationReport(
+    return Report(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         judgealign_version=__version__,
         config=config,

@@ -18,11 +18,6 @@ class Report(EvaluationReport):
     >>> Report.load(Path("runs/demo/report.json")).summary()  # doctest: +SKIP
     """
 
-    @classmethod
-    def of(cls, report: EvaluationReport) -> Report:
-        """The same report, with its views."""
-        return report if isinstance(report, cls) else cls.model_validate(report.model_dump())
-
     def summary(self, width: int = 120) -> str:
         """The console table as plain text: per dimension and variant the MAE with its CI,
         the paired test against the baseline, and the reference lines (median predictor,
