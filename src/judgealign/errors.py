@@ -6,6 +6,8 @@ the fix, so the CLI can print it as is.
 
 from __future__ import annotations
 
+from judgealign.redaction import redact
+
 
 class JudgeAlignError(Exception):
     """Base class of every judgealign error."""
@@ -23,8 +25,6 @@ class ProviderError(JudgeAlignError):
     """A model provider failed. ``transient`` errors are worth retrying."""
 
     def __init__(self, message: str, *, transient: bool = False, status: int | None = None) -> None:
-        from judgealign.redaction import redact
-
         # Error text reaches judgements files, reports and the console: never a secret.
         super().__init__(redact(message))
         self.transient = transient
