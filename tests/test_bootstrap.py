@@ -185,3 +185,51 @@ def test_speed_bca_and_paired() -> None:
     paired_s = time.perf_counter() - start
     # Generous bound for slow CI machines; measured ~10-20 ms each on a 2-core box.
     assert bca_s < 1.0 and paired_s < 1.0
+
+
+def test_singleton_clusters_reproduce_the_item_bootstrap_exactly() -> None:
+    values = [0.0, 1.0, 2.0, 1.0, 0.5, 3.0, 1.0]
+    item = bootstrap_ci(values, n_resamples=2000, seed=3)
+    cluster = bootstrap_ci(values, n_resamples=2000, seed=3, groups=list(range(len(values))))
+    assert (cluster.low, cluster.high) == pytest.approx((item.low, item.high))
+    assert cluster.unit == "cluster" and item.unit == "item"
+    a, b = [1.0, 2.0, 0.0, 1.0, 2.0], [0.0, 1.0, 0.0, 1.0, 1.0]
+    pi = paired_bootstrap(a, b, n_resamples=2000, seed=4)
+    pc = paired_bootstrap(a, b, n_resamples=2000, seed=4, groups=["p", "q", "r", "s", "t"])
+    assert (pc.low, pc.high, pc.p_value) == pytest.approx((pi.low, pi.high, pi.p_value))
+
+
+def test_cluster_interval_is_wider_when_items_share_an_input() -> None:
+    rng = np.random.default_rng(0)
+    shared = np.repeat(rng.normal(0, 1, 20), 6)
+    values = shared + rng.normal(0, 0.3, shared.size)
+    groups = np.repeat(np.arange(20), 6).tolist()
+    item = bootstrap_ci(values, n_resamples=3000, seed=0)
+    cluster = bootstrap_ci(values, n_resamples=3000, seed=0, groups=groups, method="bca")
+    assert cluster.estimate == pytest.approx(item.estimate)
+    assert (cluster.high - cluster.low) > 1.8 * (item.high - item.low)
+    assert cluster.n == 120 and cluster.n_groups == 20
+
+
+def test_cluster_bootstrap_drops_nan_items_and_refuses_other_statistics() -> None:
+    ci = bootstrap_ci([1.0, math.nan, 2.0, 3.0], groups=["a", "b", "a", "c"], seed=0)
+    assert ci.n == 3 and ci.n_groups == 2
+    with pytest.raises(ConfigError):
+        bootstrap_ci([1.0, 2.0], statistic="median", groups=["a", "b"])
+    with pytest.raises(DataError):
+        bootstrap_ci([1.0, 2.0], groups=["a"])
+    old = ConfidenceInterval.model_validate(
+        {
+            "schema_version": 1,
+            "estimate": 1,
+            "low": 0,
+            "high": 2,
+            "confidence": 0.95,
+            "method": "percentile",
+            "n": 3,
+            "n_resamples": 10,
+            "draw_size": 3,
+            "seed": 0,
+        }
+    )
+    assert old.unit == "item" and old.n_groups is None
