@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP_DEV := $(VENV)/.stamp-dev
 
-.PHONY: test test-local lint typecheck pytest demo install-dev clean
+.PHONY: test test-local lint typecheck pytest demo install-dev system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP_DEV): $(BIN)/python pyproject.toml
 
 install-dev: $(STAMP_DEV)
 
+# Chromium and a JRE for the tests that drive a real browser and a real Spark (as root, with
+# apt-get; otherwise those tests skip and say what to install).
+system-deps:
+	bash scripts/install-system.sh
+
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -24,7 +29,7 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
-pytest: $(STAMP_DEV)
+pytest: $(STAMP_DEV) system-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
