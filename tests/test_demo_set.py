@@ -200,3 +200,19 @@ def test_incompatible_or_unknown_mutations_are_config_errors() -> None:
         mutate("flight_delay", ["no_such_flaw"])
     assert not compatible("flight_delay", ["shuffled_time_split"])
     assert not compatible("flight_delay", ["target_leak_feature"])
+
+
+def test_the_shipped_aligned_judge_holds_every_demo_label_and_names_the_local_model() -> None:
+    from judgealign.demo import load_demo, load_demo_judge
+    from judgealign.demo.dataset import DEMO_JUDGE_COMMAND, demo_judge_path
+
+    judge = load_demo_judge()
+    assert judge.get_params()["model"] == "local:default"
+    assert "--model local:default" in DEMO_JUDGE_COMMAND
+    assert str(demo_judge_path().relative_to(demo_judge_path().parents[4])) in DEMO_JUDGE_COMMAND
+    _, labels = load_demo()
+    assert judge.memory_ is not None
+    assert judge.memory_.label_ids() == {lb.id for lb in labels}
+    for dim in judge.rubric.dimension_ids:
+        assert len(judge.memory_.episodes(dim)) == 24
+        assert judge.memory_.guidelines(dim), f"no guideline for {dim}"

@@ -16,7 +16,7 @@ from judgealign.data.items_io import load_items
 from judgealign.data.label import Label
 from judgealign.data.loading import load_labels
 from judgealign.data.ratings import load_ratings
-from judgealign.demo.dataset import load_demo
+from judgealign.demo.dataset import load_demo, load_demo_judge
 from judgealign.errors import ConfigError, DataError, JudgeAlignError, NotFittedError
 from judgealign.evaluation.experiment import evaluate
 from judgealign.judge.judge import Judge, clone
@@ -56,6 +56,7 @@ __all__ = [
     "clone",
     "evaluate",
     "load_demo",
+    "load_demo_judge",
     "load_items",
     "load_judge",
     "load_labels",

@@ -8,11 +8,13 @@
 
 from judgealign.demo.dataset import (
     DEMO_RECIPES,
+    demo_judge_path,
     demo_labels_path,
     demo_manifest_path,
     demo_notebooks_dir,
     demo_set,
     load_demo,
+    load_demo_judge,
     write_demo_set,
 )
 from judgealign.demo.mutations import (
@@ -30,12 +32,14 @@ __all__ = [
     "DemoNotebook",
     "Mutation",
     "compatible",
+    "demo_judge_path",
     "demo_labels_path",
     "demo_manifest_path",
     "demo_notebooks_dir",
     "demo_set",
     "generate_variants",
     "load_demo",
+    "load_demo_judge",
     "mutate",
     "write_demo_set",
 ]

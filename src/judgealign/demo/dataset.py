@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
@@ -25,8 +26,21 @@ from judgealign.demo.expert import DIMENSIONS
 from judgealign.demo.mutations import DemoNotebook, mutate
 from judgealign.errors import DataError
 
+if TYPE_CHECKING:
+    from judgealign.judge.judge import Judge
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 MANIFEST_VERSION = 1
+
+# How data/aligned-judge.json was made (13.5 min on 2 cores, 10 reflection calls); rerun it
+# after changing the demo set, the prompts or the default local model. The demo's answer and
+# guideline budgets keep a CPU judge's answers short.
+DEMO_JUDGE_COMMAND = (
+    "judgealign align --rubric ml-notebook --items src/judgealign/demo/data/notebooks "
+    "--labels src/judgealign/demo/data/labels.jsonl --model local:default --embedder local "
+    "--max-tokens 150 --max-guidelines 4 --concurrency 1 "
+    "--out src/judgealign/demo/data/aligned-judge.json"
+)
 
 # Stem -> planted mutations (an indented line continues the one above); the base is the stem
 # without its number. Chosen by hand for the label spread described in the module docstring
@@ -84,6 +98,29 @@ def demo_labels_path() -> Path:
 def demo_manifest_path() -> Path:
     """The shipped manifest: base notebook and planted mutations of each demo notebook."""
     return DATA_DIR / "manifest.json"
+
+
+def demo_judge_path() -> Path:
+    """The shipped judge aligned on every demo label (all nine dimensions, embedded local
+    model and embedder; made by :data:`DEMO_JUDGE_COMMAND`)."""
+    return DATA_DIR / "aligned-judge.json"
+
+
+def load_demo_judge(**params: Any) -> Judge:
+    """The shipped aligned ml-notebook judge; ``params`` replace stored ones (``model=`` to
+    score with another model than the embedded ``local:default``).
+
+    Its memory holds the 216 demo labels, so judging the demo notebooks themselves with it
+    is not a measurement: use it on new notebooks (an agent's, say), or use
+    ``evaluate`` for honest figures.
+
+    >>> judge = load_demo_judge(model="fake:lenient")
+    >>> len(judge.memory_.label_ids()), judge.get_params()["max_tokens"]
+    (216, 150)
+    """
+    from judgealign.judge.persistence import load_judge
+
+    return load_judge(demo_judge_path(), **params)
 
 
 def demo_set() -> dict[str, DemoNotebook]:
