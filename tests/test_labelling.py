@@ -257,6 +257,7 @@ def test_api_save_and_errors(server: LabellingServer, existing: Path) -> None:
         "labelled": 1,
         "total": 1,
         "disagreements": 1,
+        "uncertainty": None,
     }
     before = existing.read_bytes()
     for body, words in [
