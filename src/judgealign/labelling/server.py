@@ -195,6 +195,13 @@ class _Handler(JSONHandler):
         host = (self.headers.get("Host") or "").strip().lower()
         return origin.split("://", 1)[-1] == host
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Malformed HTTP (a bad request line, an oversized header) gets JSON like the rest."""
+        # An unparseable request line leaves the HTTP/0.9 default: no status line would go out.
+        self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        self.send_json(code, {"error": message or "bad request"}, {"Connection": "close"})
+
     def _fail(self, status: int, message: str) -> None:
         self.send_json(status, {"error": message}, {"Cache-Control": "no-store"})
 
