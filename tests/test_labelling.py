@@ -592,7 +592,7 @@ def test_cli_jsonl_text_items_and_rater_links(
     assert result.exit_code == 0, result.output
     stored = json.loads(tokens.read_text())
     assert set(stored) == {"ann", "bob"} and oct(tokens.stat().st_mode & 0o777) == "0o600"
-    assert f"ann: http://127.0.0.1:" in result.output and f"#token={stored['ann']}" in result.output
+    assert "ann: http://127.0.0.1:" in result.output and f"#token={stored['ann']}" in result.output
     assert seen["tokens"] == {stored["ann"]: "ann", stored["bob"]: "bob"}
     again = runner.invoke(app, args)  # the same links after a restart
     assert again.exit_code == 0 and json.loads(tokens.read_text()) == stored
