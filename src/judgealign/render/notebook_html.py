@@ -270,10 +270,12 @@ class _Renderer:
         lines = head.split("\n")
         if not note and len(lines) <= FOLD_LINES and len(head) <= FOLD_CHARS:
             return f'<div class="{css}">{pre}{esc(head)}</pre></div>'
-        visible = "\n".join(lines[:FOLD_LINES])[:FOLD_CHARS]
-        if len(visible) < len(head) and "\n" in visible:
-            visible = visible[: visible.rfind("\n") + 1]
-        rest = head[len(visible) :]
+        visible = "\n".join(lines[:FOLD_LINES])
+        if len(visible) > FOLD_CHARS:
+            visible = visible[:FOLD_CHARS]
+            if "\n" in visible:  # end on a whole line
+                visible = visible[: visible.rfind("\n")]
+        rest = head[len(visible) :].removeprefix("\n")
         folded = esc(rest)
         if note:
             folded += f'<span class="elided">{html.escape(note)}</span>\n' + esc(tail)
@@ -281,7 +283,7 @@ class _Renderer:
         more = rest.count("\n") + tail.count("\n") + 1
         summary = f"show {more:,} more lines ({hidden:,} characters)"
         return (
-            f'<div class="{css}">{pre}{esc(visible.rstrip(chr(10)))}</pre>'
+            f'<div class="{css}">{pre}{esc(visible)}</pre>'
             f'<details class="more"><summary>{summary}</summary>{pre}{folded}</pre></details></div>'
         )
 
