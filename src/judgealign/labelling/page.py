@@ -93,6 +93,7 @@ body.narrow nav{position:absolute;z-index:5;top:0;bottom:0;left:0;box-shadow:2px
 display:none}
 body.narrow.drawer nav{display:block}
 @media (min-width:1280px){#listtoggle{display:none}}
+@media (max-width:1279px){header .hint{display:none}#who{max-width:16em}}
 """
 
 _SCRIPT = r"""
@@ -422,7 +423,8 @@ async function showAgreement() {
     fig("adjudicated", a.adjudicated));
   box.append(figs);
   box.append(el("h3", "", a.disagreements.length ?
-    a.disagreements.length + " items where raters disagree (a level or more apart)" :
+    a.disagreements.length + (a.disagreements.length === 1 ? " item" : " items") +
+    " where raters disagree (a level or more apart)" :
     "No disagreements on this dimension yet"));
   const dim = dimById(a.dimension);
   a.disagreements.forEach((d) => box.append(caseCard(dim, d)));
