@@ -6,8 +6,9 @@ Run: ``python bench/labelling.py`` -> prints the figures, writes
 1. **Concurrent saves**: ``--processes`` ``judgealign label`` servers (default 4) on one
    labels file, each sent ``--saves`` saves (default 200) over HTTP by its own thread, all at
    once. Reports rows lost (the target is 0; the earlier read-modify-write of the labels file
-   lost 12-15% of saves with two processes, issue 18), saves per second and save latency. Each save is one SQLite
-   transaction with two fsyncs (the export and the commit): the disk sets the pace.
+   lost 12-15% of saves with two processes, issue 18), saves per second and save latency.
+   Each save is one SQLite transaction with two fsyncs (the export and the commit): the disk
+   sets the pace.
 2. **Rendering**: every notebook in ../shared/data/notebooks through
    ``render.notebook_html.notebook_to_html`` (time per notebook, HTML size, failures).
 3. **Screenshots** of the page at 1024 and 1440 px on a real notebook, for the record.
