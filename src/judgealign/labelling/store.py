@@ -365,7 +365,7 @@ class LabelStore:
                 "DELETE FROM labels WHERE item=? AND dimension=? AND rater=?",
                 (gone.label.item, gone.label.dimension, gone.label.rater),
             )
-            self._record("file", gone.label.rater, None, gone.label, stamp, key=gone.label)
+            self._record("file", gone.label.rater, None, gone.label, stamp)
         self._set_meta("export_sha256", digest)
 
     def _export(self) -> None:
@@ -467,11 +467,10 @@ class LabelStore:
         new: Label | None,
         old: Label | None,
         at: str,
-        *,
-        key: Label | None = None,
     ) -> None:
-        ref = new or key or old
-        assert ref is not None
+        ref = new or old
+        if ref is None:
+            raise ValueError("a change needs the label it made or the one it removed")
         self.conn.execute(
             "INSERT INTO changes(at, actor, kind, item, dimension, rater, score, rationale, "
             "previous_score, previous_rationale) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
