@@ -153,7 +153,7 @@ def test_real_notebook_labelled_with_mouse_and_keyboard(browser: Any, tmp_path: 
         page.keyboard.press("Control+Enter")
         page.wait_for_selector('.dim[data-dim="model_use"] .status:has-text("saved: N/A")')
         page.set_viewport_size({"width": 1440, "height": 900})
-        assert page.locator("nav#list").is_visible()
+        page.wait_for_selector("nav#list", state="visible")
         page.screenshot(path=str(tmp_path / "label-1440.png"))
 
         stored = {lb.dimension: lb for lb in read_labels(labels, RUBRIC)}

@@ -111,11 +111,14 @@ def test_kill_9_mid_save_loses_nothing_confirmed(tmp_path: Path) -> None:
         proc = writer(labels, f"k{attempt}")
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(0.15 + 0.1 * attempt)  # somewhere in the middle of a save
+        early = [proc.stdout.readline() for _ in range(3 + 5 * attempt)]
+        time.sleep(0.004 * attempt)  # a different moment of the next save each time
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL
-        got = {line.split()[1] for line in out.splitlines() if line.startswith("confirmed")}
+        lines = [*early, *out.splitlines()]
+        got = {line.split()[1] for line in lines if line.startswith("confirmed")}
+        assert len(got) < N_ITEMS  # killed mid-run, not after it
         confirmed |= {f"k{attempt}:{item}" for item in got}
         # Every save answered before the kill is in the labels file and in the store.
         in_file = {f"{lb.rater}:{lb.item}" for lb in read_labels(labels, RUBRIC)}

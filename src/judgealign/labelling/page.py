@@ -89,11 +89,10 @@ input[type=number]{width:90px;font:inherit;padding:4px}
 .adj{margin-top:8px;border-top:1px dashed #c4cad3;padding-top:6px}
 .adj .levels{display:flex;gap:4px;flex-wrap:wrap}.adj .level{width:auto}
 .settled{color:#2f7d4d;font-size:13px}
-body.narrow nav{position:absolute;z-index:5;top:0;bottom:0;left:0;box-shadow:2px 0 8px #0003;
-display:none}
-body.narrow.drawer nav{display:block}
 @media (min-width:1280px){#listtoggle{display:none}}
-@media (max-width:1279px){header .hint{display:none}#who{max-width:16em}}
+@media (max-width:1279px){header .hint{display:none}#who{max-width:16em}
+nav{position:absolute;z-index:5;top:0;bottom:0;left:0;box-shadow:2px 0 8px #0003;display:none}
+body.drawer nav{display:block}}
 """
 
 _SCRIPT = r"""
@@ -140,9 +139,6 @@ function scoreText(dim, score) {
   return String(Math.round(score * 100) / 100);
 }
 function dimById(id) { return S.state.dimensions.find((d) => d.id === id); }
-function layout() {
-  document.body.classList.toggle("narrow", window.innerWidth < 1280);
-}
 async function loadState() {
   S.state = await api("GET", "/api/state?order=" + S.order);
   const st = S.state;
@@ -533,8 +529,6 @@ async function start() {
   const params = hashParams();
   if (params.get("token")) sessionStorage.setItem("judgealign-token", params.get("token"));
   S.token = sessionStorage.getItem("judgealign-token");
-  layout();
-  window.addEventListener("resize", layout);
   document.addEventListener("keydown", onKey);
   $("listtoggle").addEventListener("click", () => document.body.classList.toggle("drawer"));
   $("tablabel").addEventListener("click", () => switchTab("label"));
