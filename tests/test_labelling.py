@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -18,7 +19,12 @@ from judgealign.cli.main import app
 from judgealign.data.items_io import load_items
 from judgealign.data.labels_io import read_labels
 from judgealign.errors import ConfigError, DataError
-from judgealign.labelling import LabellingServer, LabellingSession, read_judgements
+from judgealign.labelling import (
+    LabellingServer,
+    LabellingSession,
+    read_judge_file,
+    read_judgements,
+)
 from judgealign.rubric import load_rubric
 
 runner = CliRunner()
@@ -257,6 +263,7 @@ def test_api_save_and_errors(server: LabellingServer, existing: Path) -> None:
         "labelled": 1,
         "total": 1,
         "disagreements": 1,
+        "uncertainty": None,
     }
     before = existing.read_bytes()
     for body, words in [
@@ -310,3 +317,282 @@ def test_cli_serves_until_stopped(folder: Path, monkeypatch: pytest.MonkeyPatch)
             "rater": "ann",
         }
     ]
+
+
+# -- strict input checks ---------------------------------------------------------------------
+def raw_request(server: LabellingServer, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes to the server and read until it closes (or the timeout fires)."""
+    import socket
+
+    host, port = server.url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_scores_must_be_levels_and_bodies_bounded(server: LabellingServer, existing: Path) -> None:
+    url = server.url + "api/labels"
+    before = existing.read_bytes()
+    for body, words in [
+        ({"item": "sub/nb1.ipynb", "dimension": DIM, "score": 2.5}, "not a level"),
+        ({"item": "sub/nb1.ipynb", "dimension": DIM, "score": True}, "not a number"),
+        ({"item": "sub/nb1.ipynb", "dimension": DIM, "score": "2"}, "not a number"),
+        ({"item": "sub/nb1.ipynb", "dimension": DIM, "score": -1}, "off the scale"),
+        (
+            {"item": "sub/nb1.ipynb", "dimension": DIM, "score": 2, "rationale": "x" * 20_001},
+            "keep it within 20,000",
+        ),
+        ({"item": "sub/nb1.ipynb", "dimension": DIM, "score": 2, "rater": "eve"}, "unknown"),
+        ({"item": "sub/nb1.ipynb", "dimension": DIM, "score": 2, "rationale": 5}, "string"),
+        ([1, 2], "JSON object"),
+    ]:
+        bad = httpx.post(url, json=body)
+        assert bad.status_code == 400 and words in bad.json()["error"], (body, bad.text)
+    huge = httpx.post(
+        url,
+        content=b"{" + b" " * (20 * 1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413 and "exceeds" in huge.json()["error"]
+    for content in (b"{not json", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000):
+        bad = httpx.post(url, content=content, headers={"Content-Type": "application/json"})
+        assert bad.status_code in (400, 413), content[:10]
+    assert httpx.get(server.url + "api/state", params={"order": "nope"}).status_code == 400
+    assert httpx.get(server.url + "api/nothing").status_code == 404
+    assert httpx.get(server.url + "api/agreement/nope").status_code == 400
+    assert existing.read_bytes() == before
+
+
+def test_malformed_http_never_hangs(server: LabellingServer) -> None:
+    started = time.monotonic()
+    negative = raw_request(
+        server,
+        b"POST /api/labels HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: -5\r\n\r\n{}",
+    )
+    assert negative.startswith(b"HTTP/1.1 400") and b"not JSON" in negative
+    chunked = raw_request(
+        server,
+        b"POST /api/labels HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    )
+    assert chunked.startswith(b"HTTP/1.1 400") and b"Content-Length" in chunked
+    garbage = raw_request(server, b"\x16\x03\x01 not http at all\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.") and b" 400 " in garbage.split(b"\r\n")[0]
+    # Each answer came at once and the connection was closed, not left waiting for bytes.
+    assert time.monotonic() - started < 4
+    assert httpx.get(server.url + "api/state").status_code == 200  # the server lives on
+
+
+def test_notebook_view_has_safe_html(server: LabellingServer) -> None:
+    view = httpx.get(server.url + "api/items/" + quote("sub/nb0.ipynb", safe="")).json()
+    assert view["kind"] == "notebook" and '<article class="ja-nb">' in view["html"]
+    assert "<h1>Notebook 0 </h1>" in view["html"] and "<script" not in view["html"]
+    assert '<span class="n">df</span>' in view["html"]  # highlighted code
+
+
+# -- several raters, tokens --------------------------------------------------------------------
+ANN, BOB = "a" * 20 + "-ann-token", "b" * 20 + "-bob-token"
+
+
+@pytest.fixture
+def shared(folder: Path) -> Iterator[LabellingServer]:
+    s = session(folder, folder / "team.jsonl", rater="ann", raters=["ann", "bob"])
+    with LabellingServer(s, tokens={ANN: "ann", BOB: "bob"}) as srv:
+        yield srv
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_tokens_name_the_rater(shared: LabellingServer, folder: Path) -> None:
+    url = shared.url + "api/labels"
+    body = {"item": "sub/nb0.ipynb", "dimension": DIM, "score": 1, "rationale": "mean fill"}
+    assert httpx.post(url, json=body).status_code == 401
+    assert httpx.post(url, json=body, headers=auth("wrong" * 5)).status_code == 401
+    assert httpx.get(shared.url + "api/state").status_code == 401
+    assert httpx.post(url, json=body, headers=auth(ANN)).json()["rater"] == "ann"
+    body["score"] = 3
+    assert httpx.post(url, json=body, headers=auth(BOB)).json()["rater"] == "bob"
+    assert httpx.get(shared.url, headers={}).status_code == 200  # the page itself is static
+    state = httpx.get(shared.url + "api/state", headers=auth(BOB)).json()
+    assert state["rater"] == "bob" and state["raters"] == ["ann", "bob"]
+    # Each rater sees only their own label while labelling.
+    mine = httpx.get(shared.url + "api/items/sub%2Fnb0.ipynb", headers=auth(ANN)).json()
+    assert mine["labels"][DIM]["score"] == 1
+    assert {(r["rater"], r["score"]) for r in rows(folder / "team.jsonl")} == {
+        ("ann", 1),
+        ("bob", 3),
+    }
+    foreign = httpx.get(
+        shared.url + "api/state", headers={**auth(ANN), "Origin": "http://evil.example"}
+    )
+    assert foreign.status_code == 403
+    assert shared.url_for("bob").endswith("#token=" + BOB)
+
+
+def test_agreement_and_adjudication_api(shared: LabellingServer, folder: Path) -> None:
+    url = shared.url + "api/labels"
+    for token, item, score, why in [
+        (ANN, "sub/nb0.ipynb", 1, "fills with the full-data mean: leaks"),
+        (BOB, "sub/nb0.ipynb", 3, "imputes, fine"),
+        (ANN, "sub/nb1.ipynb", 2, "ok"),
+        (BOB, "sub/nb1.ipynb", 2, "ok too"),
+        (ANN, "top.ipynb", 0, "no missing values"),
+        (BOB, "top.ipynb", 2, "drops rows"),
+    ]:
+        body = {"item": item, "dimension": DIM, "score": score, "rationale": why}
+        assert httpx.post(url, json=body, headers=auth(token)).status_code == 200
+    a = httpx.get(shared.url + f"api/agreement/{DIM}", headers=auth(ANN)).json()
+    assert a["raters"] == ["ann", "bob"] and a["n_labelled_twice"] == 3
+    assert a["n_items"] == 2 and a["mae"] == 1.0 and a["pairwise_mae"] == 1.0
+    assert a["alpha_interval"] is not None and a["na_agreement"] == pytest.approx(0.6667)
+    cases = {d["item"]: d for d in a["disagreements"]}
+    assert set(cases) == {"sub/nb0.ipynb", "top.ipynb"}  # nb1 agrees
+    assert [(s["rater"], s["score"], s["rationale"]) for s in cases["sub/nb0.ipynb"]["scores"]] == [
+        ("ann", 1.0, "fills with the full-data mean: leaks"),
+        ("bob", 3.0, "imputes, fine"),
+    ]
+    adj = {"item": "sub/nb0.ipynb", "dimension": DIM, "score": 1, "rationale": "leak wins"}
+    done = httpx.post(shared.url + "api/adjudications", json=adj, headers=auth(BOB)).json()
+    assert done["adjudicator"] == "bob" and done["score"] == 1
+    adj["score"] = 1.5
+    assert (
+        httpx.post(shared.url + "api/adjudications", json=adj, headers=auth(BOB)).status_code == 400
+    )
+    a = httpx.get(shared.url + f"api/agreement/{DIM}", headers=auth(ANN)).json()
+    assert (
+        a["adjudicated"] == 1 and a["disagreements"][-1]["adjudication"]["rationale"] == "leak wins"
+    )
+    consensus = rows(folder / "team.adjudicated.jsonl")
+    assert {
+        "item": "sub/nb0.ipynb",
+        "dimension": DIM,
+        "score": 1,
+        "rationale": "leak wins",
+        "rater": "adjudicated",
+    } in consensus
+    history = httpx.get(shared.url + "api/history", headers=auth(ANN)).json()["changes"]
+    assert [c["kind"] for c in history] == ["save"] * 6 + ["adjudicate"]
+    assert all(c["at"] and c["actor"] in ("ann", "bob") for c in history)
+
+
+def test_beyond_loopback_needs_tokens(folder: Path) -> None:
+    s = session(folder, folder / "l.jsonl")
+    with pytest.raises(ConfigError, match="give each rater a token"):
+        LabellingServer(s, host="0.0.0.0").start()
+    with pytest.raises(ConfigError, match="too short"):
+        LabellingServer(s, tokens={"short": "expert"}).start()
+
+
+# -- the queue ---------------------------------------------------------------------------------
+def test_uncertain_order_from_two_judges_and_probabilities(folder: Path) -> None:
+    run = folder / "run" / "judgements.jsonl"
+    run.parent.mkdir()
+    lines = []
+    for variant, scores in (("baseline", (1, 2, 3)), ("full", (1, 3, 3))):
+        for item, score in zip(
+            ("sub/nb0.ipynb", "sub/nb1.ipynb", "top.ipynb"), scores, strict=True
+        ):
+            j = {"item": item, "dimension": DIM, "score": score, "rationale": variant}
+            if variant == "full" and item == "top.ipynb":
+                j["score_probs"] = {"1": 0.45, "3": 0.55}  # sure of nothing
+            lines.append(json.dumps({"variant": variant, "fold": 0, "judgement": j}))
+    run.write_text("\n".join(lines) + "\n")
+    sources = read_judge_file(run.parent)
+    assert [s.name for s in sources] == ["baseline", "full"]
+    s = session(folder, folder / "l.jsonl", judge_sources=sources)
+    order = s.ordered("uncertain")
+    assert [(r.id, r.uncertainty) for r in order] == [
+        ("top.ipynb", pytest.approx(0.995, abs=0.01)),  # split between the ends
+        ("sub/nb1.ipynb", 0.5),  # the two judges a level apart
+        ("sub/nb0.ipynb", 0.0),  # both say 1
+    ]
+    view = s.view("top.ipynb")
+    assert view.judgements[DIM].name == "full"  # the last judge is the one shown
+    assert [j.name for j in view.judges[DIM]] == ["baseline", "full"]
+    s.save("top.ipynb", DIM, 3)  # labelled items go to the end of the queue
+    assert [r.id for r in s.ordered("uncertain")][-1] == "top.ipynb"
+
+
+# -- more ways in ------------------------------------------------------------------------------
+def test_cli_labels_a_ratings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ratings = tmp_path / "ratings.jsonl"
+    records = [
+        {
+            "dataset": "toy",
+            "item_id": f"q{i}::sys",
+            "group_id": f"q{i}",
+            "input": {"question": f"What is {i}?"},
+            "output": f"It is {i}.",
+            "scores": {"correctness": 3},
+            "scale": {"correctness": [1, 5]},
+        }
+        for i in range(3)
+    ]
+    ratings.write_text("".join(json.dumps(r) + "\n" for r in records))
+    labels = tmp_path / "labels.jsonl"
+    seen: dict[str, object] = {}
+
+    def look(server: LabellingServer) -> None:
+        seen["state"] = httpx.get(server.url + "api/state").json()
+        seen["view"] = httpx.get(server.url + "api/items/" + quote("q1::sys", safe="")).json()
+        body = {"item": "q1::sys", "dimension": "correctness", "score": 4, "rationale": "ok"}
+        assert httpx.post(server.url + "api/labels", json=body).status_code == 200
+
+    monkeypatch.setattr(label_cmd, "serve_until_interrupted", look)
+    args = ["label", "--ratings", str(ratings), "--labels", str(labels), "--no-open"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    state, view = seen["state"], seen["view"]
+    assert [it["id"] for it in state["items"]] == ["q0::sys", "q1::sys", "q2::sys"]  # type: ignore[index]
+    assert view["kind"] == "text" and "What is 1?" in view["text"] and view["html"] is None  # type: ignore[index]
+    assert rows(labels) == [
+        {
+            "item": "q1::sys",
+            "dimension": "correctness",
+            "score": 4,
+            "rationale": "ok",
+            "rater": "expert",
+        }
+    ]
+    both = runner.invoke(app, [*args, str(tmp_path)])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_cli_jsonl_text_items_and_rater_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text(
+        json.dumps({"id": "s1", "output": "A summary.", "inputs": {"article": "Long text."}}) + "\n"
+    )
+    tokens = tmp_path / "tokens.json"
+    seen: dict[str, object] = {}
+
+    def look(server: LabellingServer) -> None:
+        seen["tokens"] = dict(server.tokens)
+
+    monkeypatch.setattr(label_cmd, "serve_until_interrupted", look)
+    args = [
+        "label", str(texts), "--rubric", "summeval", "--labels", str(tmp_path / "l.jsonl"),
+        "--rater", "ann", "--rater", "bob", "--tokens", str(tokens), "--no-open",
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    stored = json.loads(tokens.read_text())
+    assert set(stored) == {"ann", "bob"} and oct(tokens.stat().st_mode & 0o777) == "0o600"
+    assert "ann: http://127.0.0.1:" in result.output and f"#token={stored['ann']}" in result.output
+    assert seen["tokens"] == {stored["ann"]: "ann", stored["bob"]: "bob"}
+    again = runner.invoke(app, args)  # the same links after a restart
+    assert again.exit_code == 0 and json.loads(tokens.read_text()) == stored

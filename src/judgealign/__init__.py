@@ -27,6 +27,7 @@ from judgealign.memory.records import Episode, Guideline
 from judgealign.memory.store import AlignmentMemory
 from judgealign.progress import LineProgress, Progress
 from judgealign.providers.registry import resolve_embedder, resolve_llm
+from judgealign.render.notebook_html import notebook_css, notebook_to_html
 from judgealign.report.views import Report as EvaluationReport
 from judgealign.rubric.loader import load_rubric
 from judgealign.rubric.model import Dimension, Rubric, Scale
@@ -62,6 +63,8 @@ __all__ = [
     "load_labels",
     "load_ratings",
     "load_rubric",
+    "notebook_css",
+    "notebook_to_html",
     "resolve_embedder",
     "resolve_llm",
     "save_judge",

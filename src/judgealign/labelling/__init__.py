@@ -1,4 +1,4 @@
-"""Expert labelling in a browser: a session (items, rubric, labels file) and its page.
+"""Expert labelling in a browser: sessions, the concurrent-safe label store, the page and server.
 
 >>> from judgealign.labelling import LabellingServer, LabellingSession
 >>> with LabellingServer(session) as srv:  # doctest: +SKIP
@@ -6,22 +6,30 @@
 http://127.0.0.1:40123/
 """
 
+from judgealign.labelling.judges import JudgeSource, read_judge_file, read_judgements
 from judgealign.labelling.server import LabellingServer
 from judgealign.labelling.session import (
+    Agreement,
     ItemSummary,
     ItemView,
     JudgeView,
     LabellingSession,
     SessionState,
-    read_judgements,
 )
+from judgealign.labelling.store import Adjudication, Change, LabelStore
 
 __all__ = [
+    "Adjudication",
+    "Agreement",
+    "Change",
     "ItemSummary",
     "ItemView",
+    "JudgeSource",
     "JudgeView",
+    "LabelStore",
     "LabellingServer",
     "LabellingSession",
     "SessionState",
+    "read_judge_file",
     "read_judgements",
 ]

@@ -1,8 +1,9 @@
-"""A labelling session: items, a rubric, one rater's labels and the judge's scores; no HTTP.
+"""A labelling session: items, a rubric, raters, their label store and the judges; no HTTP.
 
-Saving rewrites the whole labels file atomically (a temporary file in the same folder, then
-``os.replace``), re-reading it first, so labels of other raters, other dimensions and other
-items (or ones another tool wrote meanwhile) are kept as they are.
+Labels live in a ``LabelStore`` (SQLite, WAL) whose export is the labels file the other
+commands read; any number of sessions, threads and processes may save into one at once.
+Each rater sees only their own labels while labelling (independent labels make agreement
+meaningful); ``agreement`` puts the raters side by side for adjudication.
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -19,41 +20,83 @@ items (or ones another tool wrote meanwhile) are kept as they are.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import stat
-import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, Self
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from judgealign.data.item import Item
 from judgealign.data.items_io import ItemIndex
 from judgealign.data.label import Label
-from judgealign.data.labels_io import DEFAULT_RATER, read_labels, write_labels
+from judgealign.data.labels_io import DEFAULT_RATER
 from judgealign.errors import ConfigError, DataError
+from judgealign.evaluation.reliability import human_human_mae, krippendorff_alpha
 from judgealign.judge.judgement import Judgement
-from judgealign.rubric.model import Rubric
+from judgealign.labelling.judges import (
+    JudgeSource,
+    read_judgements,
+    spread_of_probs,
+    spread_of_scores,
+)
+from judgealign.labelling.store import (
+    ADJUDICATED_RATER,
+    MEAN_RATER,
+    Adjudication,
+    Change,
+    LabelStore,
+)
+from judgealign.rubric.model import Rubric, Scale
+
+__all__ = [
+    "Agreement",
+    "ItemSummary",
+    "ItemView",
+    "JudgeView",
+    "LabellingSession",
+    "Order",
+    "SessionState",
+    "read_judgements",
+]
 
 LABEL_SUFFIXES = (".jsonl", ".ndjson", ".csv")
-# The expert reads the whole item, not the judge's budgeted excerpt; notebook outputs are
-# still capped per output by the renderer, so base64 plots never reach the page.
+# The expert reads the whole item, not the judge's budgeted excerpt.
 DISPLAY_BUDGET_TOKENS = 1_000_000
 # Judges with a score blend or calibration give fractional scores: closer than this counts
 # as agreement.
 AGREEMENT_TOLERANCE = 0.5
+#: A justification is a paragraph or a page, never a pasted notebook.
+MAX_RATIONALE_CHARS = 20_000
+MAX_RATER_CHARS = 64
+RESERVED_RATERS = (ADJUDICATED_RATER, MEAN_RATER)
 
-Order = Literal["file", "disagreements"]
-# A label in the file with its original JSONL line (None for CSV or a label written here).
-Row = tuple[Label, str | None]
+Order = Literal["file", "disagreements", "uncertain"]
+ORDERS: tuple[Order, ...] = ("file", "disagreements", "uncertain")
+
+
+def check_rater(name: str) -> str:
+    """A rater name as stored on every label: non-empty, short, no ``::``, not reserved.
+
+    >>> check_rater(" ann ")
+    'ann'
+    """
+    rater = name.strip()
+    if not rater or "::" in rater or len(rater) > MAX_RATER_CHARS or not rater.isprintable():
+        raise ConfigError(
+            f"--rater {name!r}: give a printable name without '::', at most "
+            f"{MAX_RATER_CHARS} characters"
+        )
+    if rater in RESERVED_RATERS:
+        raise ConfigError(f"--rater {name!r}: that name is reserved; pick another")
+    return rater
 
 
 class ItemSummary(BaseModel):
-    """One row of the item list: how far this rater got and how often the judge differs."""
+    """One row of the item list: how far this rater got, where the judge differs, and how
+    unsure the judges are on what is left (0-1, None without judges' information)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -62,10 +105,11 @@ class ItemSummary(BaseModel):
     labelled: int
     total: int
     disagreements: int = 0
+    uncertainty: float | None = None
 
 
 class JudgeView(BaseModel):
-    """What the judge said on one dimension (``score`` is None when it failed)."""
+    """What a judge said on one dimension (``score`` is None when it failed)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -73,10 +117,13 @@ class JudgeView(BaseModel):
     rationale: str = ""
     error: str | None = None
     model: str = ""
+    name: str = ""
+    uncertainty: float | None = None
 
 
 class ItemView(BaseModel):
-    """One item as the page shows it: its text, this rater's labels and the judge's scores."""
+    """One item as the page shows it: its text (and HTML for notebooks), this rater's labels
+    and the judges' scores (``judgements``: the main judge; ``judges``: all of them)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -84,8 +131,10 @@ class ItemView(BaseModel):
     title: str
     kind: str
     text: str
+    html: str | None = None
     labels: dict[str, Label]
     judgements: dict[str, JudgeView]
+    judges: dict[str, list[JudgeView]] = {}
 
 
 class SessionState(BaseModel):
@@ -102,80 +151,70 @@ class SessionState(BaseModel):
     labelled: int
     total: int
     has_judgements: bool
+    judges: list[str] = []
+    raters: list[str] = []
 
 
-def read_judgements(path: Path) -> list[Judgement]:
-    """Judgements from a ``judgealign score --out`` file; the last line per item wins.
+class RaterScore(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
-    A torn last line (an interrupted run) is skipped; any other bad line is a DataError.
+    rater: str
+    score: float
+    rationale: str
+
+
+class Disagreement(BaseModel):
+    """An item the raters scored apart, with each one's score and justification."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item: str
+    title: str
+    spread: float
+    scores: list[RaterScore]
+    adjudication: Adjudication | None = None
+
+
+class Agreement(BaseModel):
+    """How far the raters agree on one dimension, and where they do not.
+
+    ``mae`` is each rater against the mean of the others (the human-human line reports
+    print), ``pairwise_mae`` the mean gap between two raters; both over items with at least
+    two applicable scores (``n_items``). Krippendorff's alpha (interval and ordinal) treat
+    N/A as missing; ``na_agreement`` is the share of items with two or more raters where
+    they agree on whether the dimension applies.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: judgements file not found; give the --out of `judgealign score`")
-    # split("\n"), not splitlines(): rationales may hold a raw U+2028 or form feed.
-    text = path.read_text(encoding="utf-8")
-    lines = [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
-    found: dict[tuple[str, str], Judgement] = {}
-    for number, line in lines:
-        try:
-            j = Judgement.model_validate(json.loads(line))
-        except ValueError:  # pydantic's ValidationError is one too
-            if number == lines[-1][0]:
-                continue
-            raise DataError(
-                f"{path}:{number}: not a judgement; give the JSONL that `judgealign score` wrote"
-            ) from None
-        # A later retry replaces a failed attempt, but a failure never hides a success.
-        if j.ok or not (found.get(j.key) and found[j.key].ok):
-            found[j.key] = j
-    return list(found.values())
+
+    model_config = ConfigDict(frozen=True)
+
+    dimension: str
+    name: str
+    raters: list[str]
+    n_items: int
+    n_labelled_twice: int
+    mae: float | None
+    pairwise_mae: float | None
+    alpha_interval: float | None
+    alpha_ordinal: float | None
+    na_agreement: float | None
+    disagreements: list[Disagreement]
+    adjudicated: int
 
 
-def _json_line(label: Label) -> str:
-    """One label as ``write_labels`` writes it to JSONL."""
-    row = label.model_dump(exclude={"schema_version"})  # item, dimension, score, rationale, rater
-    row["score"] = int(label.score) if float(label.score).is_integer() else label.score
-    return json.dumps(row, ensure_ascii=False) + "\n"
-
-
-def _raw_lines(path: Path) -> list[str]:
-    """A JSONL file's non-blank lines, split exactly as ``read_labels`` splits them."""
-    with path.open(encoding="utf-8-sig") as fh:
-        return [line if line.endswith("\n") else line + "\n" for line in fh if line.strip()]
-
-
-def _atomic_write(path: Path, rows: Sequence[Row]) -> None:
-    """Write ``rows`` so that a crash leaves either the old file or the new one.
-
-    JSONL rows keep their original line (extra fields, key order, spacing) when they have
-    one; CSV files are rewritten by ``write_labels``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        if path.suffix.lower() == ".csv":
-            write_labels(tmp, [label for label, _ in rows])
-        else:
-            text = "".join(raw if raw is not None else _json_line(lb) for lb, raw in rows)
-            tmp.write_text(text, encoding="utf-8")
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        # mkstemp makes the file private; keep the permissions the labels file had.
-        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
 
 
 class LabellingSession:
-    """One rater labelling ``items`` on ``rubric``'s dimensions into ``labels_path``.
+    """Raters labelling ``items`` on ``rubric``'s dimensions into ``labels_path``.
 
-    ``file_rubric`` (default ``rubric``) validates the labels file: pass the full rubric when
-    ``rubric`` is a subset, so labels on the other dimensions stay valid and untouched.
-    Call ``load`` before anything else; methods are safe to call from several threads.
+    ``rater`` is who labels when a call names no one (a single-rater session); ``raters``
+    lists everyone allowed (default: just ``rater``). ``file_rubric`` (default ``rubric``)
+    validates the labels file: pass the full rubric when ``rubric`` is a subset, so labels on
+    the other dimensions stay valid and untouched. ``judgements`` is the judge shown to the
+    raters; ``judge_sources`` adds more (from ``read_judge_file``): the last source is the
+    one shown, and all of them tell how unsure the judges are. Call ``load`` first; methods
+    are safe to call from several threads.
 
     >>> from judgealign.rubric import load_rubric
     >>> s = LabellingSession([], load_rubric("ml-notebook"), Path("l.jsonl"), rater="ann")
@@ -192,82 +231,130 @@ class LabellingSession:
         rater: str = DEFAULT_RATER,
         judgements: Sequence[Judgement] = (),
         file_rubric: Rubric | None = None,
+        raters: Sequence[str] | None = None,
+        judge_sources: Sequence[JudgeSource] = (),
+        store_path: Path | None = None,
     ) -> None:
         self.items = list(items)
         self.rubric = rubric
         self.labels_path = Path(labels_path)
         self.rater = rater
+        self.raters = list(raters) if raters is not None else None
         self.judgements = list(judgements)
+        self.judge_sources = list(judge_sources)
         self.file_rubric = file_rubric or rubric
+        self.store_path = store_path
         self._lock = threading.RLock()
         self._index = ItemIndex([])
         self._by_id: dict[str, Item] = {}
-        self._file: list[Row] = []  # every label in the file, in file order
-        self._mine: dict[tuple[str, str], Label] = {}  # (item id, dimension) -> this rater's
-        self._judge: dict[tuple[str, str], Judgement] = {}
+        self._refs: dict[str, str | None] = {}
+        self._judges: dict[tuple[str, str], dict[str, JudgeView]] = {}
+        self._judge_names: list[str] = []
         self._texts: dict[str, str] = {}
+        self._html: dict[str, str] = {}
         self._saved: set[str] = set()
+        self.store: LabelStore | None = None
 
     # -- loading ----------------------------------------------------------------------------
     def load(self) -> Self:
-        """Check the rater, index the items and read the labels file (DataError if broken)."""
-        rater = self.rater.strip()
-        if not rater or "::" in rater:
-            raise ConfigError(f"--rater {self.rater!r}: give a non-empty name without '::'")
-        self.rater = rater
+        """Check the raters, index the items, open the store (DataError if the file is broken)."""
+        self.rater = check_rater(self.rater)
+        self.raters = [check_rater(r) for r in (self.raters or [self.rater])]
         if self.labels_path.suffix.lower() not in LABEL_SUFFIXES:
             raise DataError(f"{self.labels_path}: labels must go to a .jsonl or .csv file")
-        if self.labels_path.exists() and not self.labels_path.is_file():
-            raise DataError(f"{self.labels_path}: not a file; give a .jsonl or .csv path")
         if not self.items:
             raise DataError("no items to label; give notebooks, folders or a .jsonl of items")
         with self._lock:
             self._index = ItemIndex(self.items)
             self._by_id = {it.id: it for it in self.items}
-            self._judge = {}
-            for j in self.judgements:
-                item = self._resolve(j.item)
-                if item is not None and j.dimension in self.rubric.dimension_ids:
-                    self._judge[(item.id, j.dimension)] = j
-            self._reload()
+            self._refs = {}
+            self._load_judges()
+            if self.store is not None:
+                self.store.close()
+            self.store = LabelStore(
+                self.labels_path,
+                self.file_rubric,
+                db_path=self.store_path,
+                resolve=lambda ref: self._item_id(ref) or ref,
+            ).open()
         return self
 
-    def _resolve(self, ref: str) -> Item | None:
+    def close(self) -> None:
+        """Close the store (the labels file is always complete already)."""
+        with self._lock:
+            if self.store is not None:
+                self.store.close()
+
+    def _load_judges(self) -> None:
+        sources = list(self.judge_sources)
+        if self.judgements:
+            main = JudgeSource("judge")
+            for j in self.judgements:
+                main.add(j, None)
+            sources.append(main)
+        self._judges = {}
+        self._judge_names = []
+        for source in sources:
+            self._judge_names.append(source.name)
+            for (ref, dim), j in source.judgements.items():
+                item_id = self._item_id(ref)
+                if item_id is None or dim not in self.rubric.dimension_ids:
+                    continue
+                scale = self.rubric.dimension(dim).scale
+                probs = source.probs.get((ref, dim))
+                spread = spread_of_probs(probs, scale) if probs else None
+                view = JudgeView(
+                    score=j.score,
+                    rationale=j.rationale,
+                    error=j.error,
+                    model=j.model,
+                    name=source.name,
+                    uncertainty=None if spread is None else round(spread, 4),
+                )
+                self._judges.setdefault((item_id, dim), {})[source.name] = view
+
+    def _item_id(self, ref: str) -> str | None:
         if ref in self._by_id:
-            return self._by_id[ref]
-        try:
-            return self._index.resolve(ref)
-        except DataError:
-            return None  # a label or judgement of an item not being labelled now
+            return ref
+        if ref not in self._refs:
+            try:
+                self._refs[ref] = self._index.resolve(ref).id
+            except DataError:
+                self._refs[ref] = None  # a label or judgement of an item not being labelled
+        return self._refs[ref]
 
-    def _key(self, label: Label) -> tuple[str, str] | None:
-        """(item id, dimension) of one of this rater's labels, None for anyone else's."""
-        if label.rater != self.rater:
-            return None
-        item = self._resolve(label.item)
-        return None if item is None else (item.id, label.dimension)
+    @property
+    def _store(self) -> LabelStore:
+        if self.store is None:
+            raise RuntimeError("call load() before using the session")
+        return self.store
 
-    def _reload(self) -> None:
-        path = self.labels_path
-        self._file = []
-        if path.exists():
-            raw = _raw_lines(path) if path.suffix.lower() != ".csv" else []
-            labels = read_labels(path, self.file_rubric)
-            # A writer racing this read could make the two disagree: then rewrite normalised.
-            lines: list[str | None] = list(raw) if len(raw) == len(labels) else [None] * len(labels)
-            self._file = list(zip(labels, lines, strict=True))
-        self._mine = {}
-        for lb, _ in self._file:
-            key = self._key(lb)
-            if key is not None and key[1] in self.rubric.dimension_ids:
-                self._mine[key] = lb.model_copy(update={"item": key[0]})
+    def _who(self, rater: str | None) -> str:
+        who = self.rater if rater is None else rater
+        if self.raters is not None and who not in self.raters:
+            raise ConfigError(f"rater {who!r} is not part of this session")
+        return who
+
+    def _mine(self, rater: str) -> dict[tuple[str, str], Label]:
+        """(item id, dimension) -> this rater's label, on the loaded items and shown dims."""
+        out: dict[tuple[str, str], Label] = {}
+        for lb in self._store.labels():
+            if lb.rater != rater or lb.dimension not in self.rubric.dimension_ids:
+                continue
+            item_id = self._item_id(lb.item)
+            if item_id is not None:
+                out.setdefault((item_id, lb.dimension), lb.model_copy(update={"item": item_id}))
+        return out
 
     # -- reading ----------------------------------------------------------------------------
     @property
     def labels(self) -> list[Label]:
-        """This rater's labels on the loaded items and shown dimensions."""
+        """The default rater's labels on the loaded items and shown dimensions."""
+        return self.labels_of(self.rater)
+
+    def labels_of(self, rater: str) -> list[Label]:
         with self._lock:
-            return list(self._mine.values())
+            return list(self._mine(rater).values())
 
     @property
     def saved_count(self) -> int:
@@ -292,42 +379,88 @@ class LabellingSession:
                 self._texts[item.id] = render_item(item, budget_tokens=DISPLAY_BUDGET_TOKENS)
             return self._texts[item.id]
 
-    def disagrees(self, label: Label, judgement: Judgement | None) -> bool:
+    def html(self, item: Item) -> str | None:
+        """A notebook as a person reads it (rendered, highlighted, with plots); None for text."""
+        if item.kind != "notebook":
+            return None
+        from judgealign.render.notebook_html import notebook_to_html
+
+        with self._lock:
+            if item.id not in self._html:
+                self._html[item.id] = notebook_to_html(item.output, source=item.path or item.id)
+            return self._html[item.id]
+
+    def _main_judge(self, key: tuple[str, str]) -> JudgeView | None:
+        found = self._judges.get(key)
+        if not found:
+            return None
+        for name in reversed(self._judge_names):
+            if name in found:
+                return found[name]
+        return None
+
+    def disagrees(self, label: Label, judgement: Judgement | JudgeView | None) -> bool:
         """Whether the judge scored this label's dimension differently (N/A vs score counts)."""
-        if judgement is None or not judgement.ok or judgement.score is None:
+        if judgement is None or judgement.error is not None or judgement.score is None:
             return False
         scale = self.rubric.dimension(label.dimension).scale
         if scale.is_na(label.score) or scale.is_na(judgement.score):
             return scale.is_na(label.score) != scale.is_na(judgement.score)
         return abs(label.score - judgement.score) >= AGREEMENT_TOLERANCE
 
-    def summary(self, item: Item) -> ItemSummary:
+    def uncertainty(self, item_id: str, dimension: str) -> float | None:
+        """How unsure the judges are on one item and dimension (0-1): the spread of a judge's
+        score distribution where known, otherwise how far the judges' scores are apart."""
+        views = list(self._judges.get((item_id, dimension), {}).values())
+        scale: Scale = self.rubric.dimension(dimension).scale
+        found = [v.uncertainty for v in views if v.uncertainty is not None]
+        scores = [v.score for v in views if v.error is None and v.score is not None]
+        between = spread_of_scores(scores, scale)
+        if between is not None:
+            found.append(between)
+        return max(found) if found else None
+
+    def _summary(self, item: Item, mine: Mapping[tuple[str, str], Label]) -> ItemSummary:
         keys = [(item.id, d) for d in self.rubric.dimension_ids]
-        with self._lock:
-            mine = {k: self._mine[k] for k in keys if k in self._mine}
-            differ = sum(self.disagrees(lb, self._judge.get(k)) for k, lb in mine.items())
+        labelled = {k: mine[k] for k in keys if k in mine}
+        differ = sum(self.disagrees(lb, self._main_judge(k)) for k, lb in labelled.items())
+        left = [self.uncertainty(*k) for k in keys if k not in labelled]
+        known = [u for u in left if u is not None]
         return ItemSummary(
             id=item.id,
             title=self.title(item),
-            labelled=len(mine),
+            labelled=len(labelled),
             total=len(keys),
             disagreements=differ,
+            uncertainty=round(max(known), 4) if known else None,
         )
 
-    def ordered(self, order: Order = "file") -> list[ItemSummary]:
-        """Item rows in load order, or with the most judge disagreements first.
+    def summary(self, item: Item, rater: str | None = None) -> ItemSummary:
+        with self._lock:
+            return self._summary(item, self._mine(self._who(rater)))
 
-        Ties (and items without disagreements) keep the load order.
+    def ordered(self, order: Order = "file", rater: str | None = None) -> list[ItemSummary]:
+        """Item rows in load order; with the most judge disagreements first; or with what
+        the judges are least sure of first (items this rater finished go last).
+
+        Ties keep the load order.
         """
-        rows = [self.summary(it) for it in self.items]
+        with self._lock:
+            mine = self._mine(self._who(rater))
+        rows = [self._summary(it, mine) for it in self.items]
         if order == "disagreements":
             rows.sort(key=lambda row: -row.disagreements)  # sort is stable
+        elif order == "uncertain":
+            rows.sort(key=lambda r: (r.labelled == r.total, -(r.uncertainty or 0.0)))
+        elif order != "file":
+            raise DataError(f"order {order!r} is not one of {', '.join(ORDERS)}")
         return rows
 
-    def state(self, order: Order = "file") -> SessionState:
-        rows = self.ordered(order)
+    def state(self, order: Order = "file", rater: str | None = None) -> SessionState:
+        who = self._who(rater)
+        rows = self.ordered(order, who)
         return SessionState(
-            rater=self.rater,
+            rater=who,
             labels_path=str(self.labels_path),
             rubric_id=self.rubric.id,
             rubric_name=self.rubric.name,
@@ -335,60 +468,200 @@ class LabellingSession:
             items=rows,
             labelled=sum(r.labelled for r in rows),
             total=sum(r.total for r in rows),
-            has_judgements=bool(self._judge),
+            has_judgements=bool(self._judges),
+            judges=list(self._judge_names),
+            raters=list(self.raters or [self.rater]),
         )
 
-    def view(self, ref: str) -> ItemView:
+    def view(self, ref: str, rater: str | None = None) -> ItemView:
         """Everything the page shows for one item."""
+        who = self._who(rater)
         item = self.item(ref)
         dims = self.rubric.dimension_ids
         with self._lock:
-            labels = {d: self._mine[(item.id, d)] for d in dims if (item.id, d) in self._mine}
-            judged = {d: self._judge[(item.id, d)] for d in dims if (item.id, d) in self._judge}
+            mine = self._mine(who)
+        labels = {d: mine[(item.id, d)] for d in dims if (item.id, d) in mine}
+        main: dict[str, JudgeView] = {}
+        every: dict[str, list[JudgeView]] = {}
+        for d in dims:
+            found = self._judges.get((item.id, d))
+            if not found:
+                continue
+            primary = self._main_judge((item.id, d))
+            if primary is not None:
+                main[d] = primary
+            every[d] = [found[n] for n in self._judge_names if n in found]
         return ItemView(
             id=item.id,
             title=self.title(item),
             kind=item.kind,
             text=self.text(item),
+            html=self.html(item),
             labels=labels,
-            judgements={
-                d: JudgeView(score=j.score, rationale=j.rationale, error=j.error, model=j.model)
-                for d, j in judged.items()
-            },
+            judgements=main,
+            judges=every,
         )
 
     # -- writing ----------------------------------------------------------------------------
-    def _check(self, item_ref: str, dimension: str, score: object) -> tuple[Item, float]:
-        item = self.item(item_ref)
+    def check_score(self, dimension: str, score: object, where: str = "") -> float:
+        """A level of the dimension's scale or its N/A value; DataError otherwise."""
         scale = self.rubric.dimension(dimension).scale  # ConfigError names the known ones
         if isinstance(score, bool) or not isinstance(score, int | float):
-            raise DataError(f"score {score!r} is not a number; give a level of {dimension!r}")
+            raise DataError(
+                f"{where}score {score!r} is not a number; give a level of {dimension!r}"
+            )
         if not math.isfinite(score):
-            raise DataError(f"score {score!r} is not a finite number; give a level")
-        scale.check(float(score), where=f"{item.id} / {dimension}: ")
-        return item, float(score)
+            raise DataError(f"{where}score {score!r} is not a finite number; give a level")
+        value = float(score)
+        na = f" or {scale.na_value} (N/A)" if scale.na_value is not None else ""
+        if not (scale.is_na(value) or scale.min <= value <= scale.max):
+            raise DataError(
+                f"{where}score {score!r} is off the scale {scale.min}-{scale.max}{na}; "
+                "give one of its levels"
+            )
+        if not value.is_integer():
+            raise DataError(
+                f"{where}score {score!r} is not a level of the scale {scale.min}-{scale.max}"
+                f"{na}; give a whole level"
+            )
+        return value
 
-    def save(self, item_ref: str, dimension: str, score: object, rationale: str = "") -> Label:
-        """Save (or replace) this rater's label; returns it. The file is rewritten atomically.
+    @staticmethod
+    def check_rationale(rationale: object) -> str:
+        if not isinstance(rationale, str):
+            raise DataError("give the justification as text")
+        if len(rationale) > MAX_RATIONALE_CHARS:
+            raise DataError(
+                f"the justification has {len(rationale):,} characters; keep it within "
+                f"{MAX_RATIONALE_CHARS:,}"
+            )
+        return rationale
 
-        DataError / ConfigError on an unknown item or dimension or an off-scale score, with
-        the file untouched.
+    def _check(self, item_ref: str, dimension: str, score: object) -> tuple[Item, float]:
+        item = self.item(item_ref)
+        return item, self.check_score(dimension, score, f"{item.id} / {dimension}: ")
+
+    def save(
+        self,
+        item_ref: str,
+        dimension: str,
+        score: object,
+        rationale: str = "",
+        rater: str | None = None,
+    ) -> Label:
+        """Save (or replace) a rater's label; returns it. The labels file is rewritten in the
+        same transaction.
+
+        DataError / ConfigError on an unknown item or dimension, a score that is not a level
+        of the scale, or an oversized justification, with nothing stored.
         """
+        who = self._who(rater)
         item, value = self._check(item_ref, dimension, score)
-        label = Label(
-            item=item.id, dimension=dimension, score=value, rationale=rationale, rater=self.rater
-        )
-        label_key = (item.id, dimension)
+        text = self.check_rationale(rationale)
+        label = Label(item=item.id, dimension=dimension, score=value, rationale=text, rater=who)
+
+        def same_label(row: Label) -> bool:
+            # The same item written another way ("nb1" for "sub/nb1.ipynb") is this label.
+            return (
+                row.rater == who
+                and row.dimension == dimension
+                and self._item_id(row.item) == item.id
+            )
+
+        self._store.put(label, replaces=same_label)
         with self._lock:
-            self._reload()  # keep whatever else reached the file since we last read it
-            hits = [n for n, (lb, _) in enumerate(self._file) if self._key(lb) == label_key]
-            rows = [row for n, row in enumerate(self._file) if n not in hits[1:]]
-            if hits:  # in place, so the file's order survives edits
-                rows[hits[0]] = (label, None)
-            else:
-                rows.append((label, None))
-            _atomic_write(self.labels_path, rows)
-            self._file = rows
-            self._mine[(item.id, dimension)] = label
             self._saved.add(label.id)
         return label
+
+    # -- agreement and adjudication ---------------------------------------------------------
+    def agreement(self, dimension: str) -> Agreement:
+        """The raters side by side on one dimension: agreement figures and disagreements."""
+        dim = self.rubric.dimension(dimension)
+        scale = dim.scale
+        by_item: dict[str, dict[str, Label]] = {}
+        for lb in self._store.labels():
+            item_id = self._item_id(lb.item)
+            if lb.dimension == dimension and item_id is not None:
+                by_item.setdefault(item_id, {}).setdefault(lb.rater, lb)
+        settled = {a.item: a for a in self._store.adjudications() if a.dimension == dimension}
+        raters = sorted({r for found in by_item.values() for r in found})
+        ratings = {
+            item: {r: lb.score for r, lb in found.items()} for item, found in by_item.items()
+        }
+        twice = {i: r for i, r in ratings.items() if len(r) >= 2}
+        na = scale.na_value
+        matrix = np.full((len(raters), len(twice)), np.nan)
+        for col, scores in enumerate(twice.values()):
+            for r, s in scores.items():
+                if not scale.is_na(s):
+                    matrix[raters.index(r), col] = s
+        applicable = sum(
+            1 for s in twice.values() if sum(not scale.is_na(v) for v in s.values()) >= 2
+        )
+        na_same = [len({scale.is_na(v) for v in s.values()}) == 1 for s in twice.values()]
+        alpha_i = krippendorff_alpha(matrix, "interval") if twice else math.nan
+        alpha_o = krippendorff_alpha(matrix, "ordinal") if twice else math.nan
+        titles = {it.id: self.title(it) for it in self.items}
+        disagreements: list[Disagreement] = []
+        for item_id, found in by_item.items():
+            if len(found) < 2:
+                continue
+            values = [lb.score for lb in found.values()]
+            flags = [scale.is_na(v) for v in values]
+            if any(flags) and not all(flags):
+                spread = float(scale.max - scale.min)
+            else:
+                spread = float(max(values) - min(values))
+            if spread < 1:
+                continue
+            disagreements.append(
+                Disagreement(
+                    item=item_id,
+                    title=titles.get(item_id, item_id),
+                    spread=spread,
+                    scores=[
+                        RaterScore(rater=r, score=lb.score, rationale=lb.rationale)
+                        for r, lb in sorted(found.items())
+                    ],
+                    adjudication=settled.get(item_id),
+                )
+            )
+        disagreements.sort(key=lambda d: (d.adjudication is not None, -d.spread))
+        return Agreement(
+            dimension=dimension,
+            name=dim.name,
+            raters=raters,
+            n_items=applicable,
+            n_labelled_twice=len(twice),
+            mae=_finite(human_human_mae(twice, na, "leave_one_out")),
+            pairwise_mae=_finite(human_human_mae(twice, na, "pairwise")),
+            alpha_interval=_finite(alpha_i),
+            alpha_ordinal=_finite(alpha_o),
+            na_agreement=_finite(float(np.mean(na_same))) if na_same else None,
+            disagreements=disagreements,
+            adjudicated=len(settled),
+        )
+
+    def adjudicate(
+        self, item_ref: str, dimension: str, score: object, rationale: str, adjudicator: str
+    ) -> Adjudication:
+        """Record the settled label for one item and dimension (exported to
+        ``<labels>.adjudicated.jsonl``); replaces an earlier adjudication."""
+        item, value = self._check(item_ref, dimension, score)
+        decision = Adjudication(
+            item=item.id,
+            dimension=dimension,
+            score=value,
+            rationale=self.check_rationale(rationale),
+            adjudicator=check_rater(adjudicator),
+            updated_at="",
+        )
+        return self._store.adjudicate(decision)
+
+    def history(self, item_ref: str | None = None, limit: int = 200) -> list[Change]:
+        """The latest changes (who, when, what it replaced), of one item when given."""
+        changes = self._store.history(limit=None if item_ref else limit)
+        if item_ref is None:
+            return changes
+        item = self.item(item_ref)
+        return [c for c in changes if self._item_id(c.item) == item.id][-limit:]

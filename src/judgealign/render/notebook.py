@@ -69,7 +69,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _clean(text: str) -> str:
+def clean_terminal_text(text: str) -> str:
     """Strip ANSI escapes and replay carriage returns (progress bars redraw one line)."""
     text = _ANSI.sub("", text)
     if "\r" in text:
@@ -138,7 +138,7 @@ def _rich_output(output: dict[str, Any], output_type: str) -> _Output:
         data = {}
     header = "[output: result]" if output_type == "execute_result" else "[output: display]"
     images = [m for m in data if m.startswith("image/")]
-    plain = _clean(_text(data.get("text/plain"))).strip("\n")
+    plain = clean_terminal_text(_text(data.get("text/plain"))).strip("\n")
     if images:
         notes = " ".join(f"[image: {m}]" for m in images)
         # "<Figure size 640x480 with 1 Axes>" and similar reprs add nothing to the note.
@@ -173,10 +173,14 @@ def _rich_output(output: dict[str, Any], output_type: str) -> _Output:
 
 def _error_output(output: dict[str, Any]) -> _Output:
     name = _text(output.get("ename")) or "Error"
-    message = _clean(_text(output.get("evalue"))).strip()
+    message = clean_terminal_text(_text(output.get("evalue"))).strip()
     message = clip_chars(message, 300, head_fraction=1, marker=" [...]")
     traceback = output.get("traceback")
-    lines = _clean("\n".join(_text(t) for t in traceback)).splitlines() if traceback else []
+    lines = (
+        clean_terminal_text("\n".join(_text(t) for t in traceback)).splitlines()
+        if traceback
+        else []
+    )
     lines = [ln for ln in lines if ln.strip()]
     tail = "\n".join(lines[-TRACEBACK_LINES:])
     body = _clip(tail, OUTPUT_CHAR_CAP, head_fraction=0.3)
@@ -193,7 +197,7 @@ def _outputs(raw: Any) -> tuple[_Output, ...]:
     def flush() -> None:
         # Consecutive writes to one stream (a training loop printing per epoch) read as one.
         if stream:
-            text = _clean("".join(stream)).strip("\n")
+            text = clean_terminal_text("".join(stream)).strip("\n")
             if text.strip():
                 body = _clip(text, OUTPUT_CHAR_CAP, head_fraction=0.5)
                 result.append(_Output(stream_name, f"[output: {stream_name}]", body))
