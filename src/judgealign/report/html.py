@@ -29,6 +29,7 @@ from judgealign.report.plots import (
     mae_plot,
 )
 from judgealign.report.svg import esc
+from judgealign.report.table import describe_statistics, human_lines
 
 JUDGEMENT_ROWS = 2000
 
@@ -107,6 +108,17 @@ def _warnings(report: EvaluationReport) -> str:
     if failed:
         out.append(f"<strong>{failed} failed judgement(s)</strong> are left out of the metrics.")
     return "".join(f'<div class="warning" role="alert">{w}</div>' for w in out)
+
+
+def _humans(report: EvaluationReport) -> str:
+    lines = human_lines(report)
+    if not lines:
+        return ""
+    return (
+        "<h3>Human raters</h3><ul class='explain'>"
+        + "".join(f"<li>{esc(line)}</li>" for line in lines)
+        + "</ul>"
+    )
 
 
 def _dimensions_table(report: EvaluationReport) -> str:
@@ -222,12 +234,16 @@ def render_html(report: EvaluationReport) -> str:
         notes,
         "</section>",
         "<section id='summary'><h2>Summary</h2>",
-        "<p class='explain'>MAE against the expert (lower is better) with "
-        f"{esc(c.ci_method)} bootstrap intervals. Δ is the paired change against the baseline "
+        "<p class='explain'>MAE against the expert (lower is better) with bootstrap "
+        "intervals. Δ is the paired change against the baseline "
         "on the same items (negative is better; green when the whole interval is below zero, "
         "red when above); Holm p is adjusted across dimensions per variant, bold below "
         "0.05.</p>",
+        "<ul class='explain method'>"
+        + "".join(f"<li>{esc(line)}</li>" for line in describe_statistics(report))
+        + "</ul>",
         f"<div class='scroll'>{summary_table(report)}</div>",
+        _humans(report),
         "<h3>Agreement by variant</h3>",
         f"<div class='scroll'>{agreement_table(report)}</div>",
         "</section>",

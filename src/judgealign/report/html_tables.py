@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from judgealign.providers.types import Usage
 from judgealign.report.model import EvaluationReport, Interval
 from judgealign.report.svg import esc
-from judgealign.report.table import fmt_num
+from judgealign.report.table import describe_statistics, fmt_num, fmt_spread
 
 DASH = "—"
 
@@ -68,7 +68,7 @@ def config_table(report: EvaluationReport) -> str:
     """The run configuration as a two-column table."""
     c = report.config
     rubric = f"{c.rubric_id} — {report.rubric.name}" if report.rubric.name else c.rubric_id
-    ci = f"{c.ci_method} bootstrap, {c.n_resamples:,} resamples"
+    ci = describe_statistics(report)[0].removeprefix("CIs: ")
     ci += f", {c.draw_size} items per draw" if c.draw_size is not None else ", n-from-n draws"
     rows = [
         ("Name", c.name or DASH),
@@ -81,6 +81,12 @@ def config_table(report: EvaluationReport) -> str:
         ("Items (groups)", f"{c.n_items} ({c.n_groups} groups)"),
         ("Labels", str(c.n_labels)),
         ("Folds / seed", f"{c.folds} / {c.seed}"),
+        (
+            "Repeats",
+            f"{c.repeats} (fold and judge seeds {c.seed}–{c.seed + c.repeats - 1})"
+            if c.repeats > 1
+            else "1",
+        ),
         ("Confidence intervals", ci),
         ("Leakage checked", "yes" if report.leakage_checked else "NO"),
         ("Wall time", fmt_seconds(report.wall_seconds)),
@@ -119,12 +125,22 @@ def usage_table(report: EvaluationReport) -> str:
     return f'<table class="usage"><thead>{head}</thead><tbody>{body}</tbody></table>'
 
 
-def _iv_cell(iv: Interval | None, cls: str = "num", signed: bool = False) -> str:
+def _iv_cell(
+    iv: Interval | None, cls: str = "num", signed: bool = False, spread: list[float] | None = None
+) -> str:
     if iv is None:
         return f'<td class="{cls}">{DASH}</td>'
     f = "+.2f" if signed else ".2f"
+    sd = fmt_spread(spread or [])
+    extra = (
+        f"<br><small title='spread of the MAE across {len(spread or [])} repeats'>"
+        f"{esc(sd.strip())}</small>"
+        if sd
+        else ""
+    )
     return (
-        f'<td class="{cls}">{iv.estimate:{f}}<br><small>[{iv.low:{f}}, {iv.high:{f}}]</small></td>'
+        f'<td class="{cls}">{iv.estimate:{f}}<br><small>[{iv.low:{f}}, {iv.high:{f}}]</small>'
+        f"{extra}</td>"
     )
 
 
@@ -153,7 +169,9 @@ def summary_table(report: EvaluationReport) -> str:
         n = max((r.n_items for r in per if r is not None), default=0)
         cells = [f"<th scope='row'>{esc(dim)}</th>", _td(str(n), "num")]
         for v, res in zip(variants, per, strict=True):
-            cells.append(_iv_cell(res.mae if res else None))
+            cells.append(
+                _iv_cell(res.mae if res else None, spread=res.mae_repeats if res else None)
+            )
             if v == "baseline":
                 continue
             comp = report.comparison(dim, v)
@@ -180,7 +198,13 @@ def summary_table(report: EvaluationReport) -> str:
         cells.append(_td(fmt_num(ref.median_predictor_mae if ref else None), "num"))
         cells.append(_td(fmt_num(ref.calibrated_baseline_mae if ref else None), "num"))
         hh = ref.human_human_mae if ref else None
-        hh_tip = f"{ref.n_multi_rated} multi-rated items" if ref and hh is not None else ""
+        hh_tip = ""
+        if ref is not None and hh is not None:
+            hh_tip = f"{ref.n_multi_rated} multi-rated items"
+            if ref.human_human is not None:
+                hh_tip += f", CI [{ref.human_human.low:.2f}, {ref.human_human.high:.2f}]"
+            if ref.human_alpha is not None:
+                hh_tip += f", Krippendorff's alpha among raters {ref.human_alpha:.2f}"
         cells.append(_td(fmt_num(hh), "num", hh_tip))
         rows.append("<tr>" + "".join(cells) + "</tr>")
     if not rows:
@@ -213,7 +237,7 @@ def agreement_table(report: EvaluationReport) -> str:
             _td(r.variant, f"variant v-{r.variant}"),
             _td(str(r.n_items), "num"),
             _td(str(r.n_scored), "num"),
-            _iv_cell(r.mae),
+            _iv_cell(r.mae, spread=r.mae_repeats),
             _iv_cell(r.bias, signed=True),
             _td(fmt_pct(r.exact_agreement), "num"),
             _td(fmt_pct(r.within_one), "num"),

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from judgealign.report.model import EvaluationReport
-from judgealign.report.table import COLUMNS, fmt_interval, fmt_num, footer_lines, summary_rows
+from judgealign.report.table import (
+    COLUMNS,
+    fmt_interval,
+    fmt_num,
+    fmt_spread,
+    footer_lines,
+    summary_rows,
+)
 
 
 def _cell(text: str) -> str:
@@ -72,6 +79,18 @@ def render_markdown(report: EvaluationReport, reference: str = "baseline") -> st
                 ]
             )
     lines += _table(detail_cols, detail)
+    if cfg.repeats > 1:
+        lines += ["", f"## MAE in each of the {cfg.repeats} repeats of the cross-validation", ""]
+        header = ["Dimension", "Variant", *(f"repeat {r + 1}" for r in range(cfg.repeats)), "sd"]
+        spread = []
+        for r in report.results:
+            if r.mae_repeats:
+                cells = [fmt_num(x) for x in r.mae_repeats]
+                cells += ["—"] * (cfg.repeats - len(cells))
+                spread.append(
+                    [r.dimension, r.variant, *cells, fmt_spread(r.mae_repeats).strip()[3:]]
+                )
+        lines += _table(header, spread)
     if report.learning_curve:
         lines += ["", "## Learning curve (MAE by labels used for alignment)", ""]
         curve = [

@@ -19,7 +19,12 @@ from judgealign.rubric.model import Rubric
 # 2: ``memory`` and ``examples`` added (what the aligned judges learned and were shown); the
 #    experimental score blends and calibrations (``blends``, ``calibrations``) removed. Version
 #    1 files still load: keys this model no longer has are ignored, the new ones default empty.
-REPORT_SCHEMA_VERSION = 2
+# 3: what each interval resampled (``Interval.unit``, ``n_groups``, ``expanded``;
+#    ``RunConfig.bootstrap``), repeated cross-validation (``RunConfig.repeats``, per-repeat
+#    MAEs, ``repeat`` on judgements and memories), the human reference from multi-rater labels
+#    (``ReferenceLine.human_alpha``) and the sample-size plan (``plan``). Version 2 files load
+#    as item-bootstrap, single-repeat reports without a plan.
+REPORT_SCHEMA_VERSION = 3
 EXAMPLE_RATIONALE_CHARS = 500
 
 
@@ -33,6 +38,9 @@ class Interval(BaseModel):
     high: float
     method: str = "percentile"  # "percentile" | "bca" | "n/a"
     confidence: float = 0.95
+    unit: str = "item"  # what one resample drew: "item", or "cluster" (items sharing an input)
+    n_groups: int | None = None  # clusters resampled, when unit is "cluster"
+    expanded: bool = False  # widened for a small sample (see evaluation/bootstrap.py)
 
 
 class DimensionResult(BaseModel):
@@ -58,6 +66,11 @@ class DimensionResult(BaseModel):
     # confusion axis labels, e.g. ["1", "2", "3", "N/A"]
     levels: list[str] = Field(default_factory=list)
     confusion: list[list[int]] = Field(default_factory=list)  # rows: expert, cols: judge
+    # With repeated cross-validation: the MAE of each repeat (its spread is the alignment
+    # variance the item-sampling interval ``mae`` does not show). ``mae`` is then over each
+    # item's error averaged across repeats, agreement figures are means over repeats and the
+    # confusion counts are summed over them. Empty with one repeat.
+    mae_repeats: list[float] = Field(default_factory=list)
 
 
 class Comparison(BaseModel):
@@ -75,6 +88,10 @@ class Comparison(BaseModel):
     p_value: float
     p_holm: float  # Holm-adjusted across dimensions (per variant)
     relative_change: float | None = None  # delta / mae_reference
+    # Repeats of the cross-validation the test resampled along with the items (1: items only),
+    # and the change in each repeat.
+    n_repeats: int = 1
+    delta_repeats: list[float] = Field(default_factory=list)
 
 
 class CurvePoint(BaseModel):
@@ -98,6 +115,10 @@ class ReferenceLine(BaseModel):
     calibrated_baseline_mae: float | None = None
     human_human_mae: float | None = None  # leave-one-out rater vs the others, where available
     n_multi_rated: int = 0
+    # The same with its interval (resampling items, or their groups, as the judges' MAE is).
+    human_human: Interval | None = None
+    human_alpha: float | None = None  # Krippendorff's alpha (interval) among the raters
+    n_raters: int = 0
 
 
 class LearnedGuideline(BaseModel):
@@ -117,6 +138,7 @@ class FoldMemory(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     fold: int
+    repeat: int = 0  # which repeat of the cross-validation (0: the first)
     dimension: str
     n_episodes: int = 0  # labelled examples it could retrieve
     guidelines: list[LearnedGuideline] = Field(default_factory=list)  # most support first
@@ -144,6 +166,7 @@ class JudgementRecord(BaseModel):
     fold: int
     expert: float | None  # the expert (mean) score, None if unlabelled
     judgement: Judgement
+    repeat: int = 0  # which repeat of the cross-validation (the baseline's are all repeat 0)
 
 
 class RunConfig(BaseModel):
@@ -164,6 +187,11 @@ class RunConfig(BaseModel):
     n_resamples: int
     ci_method: str
     draw_size: int | None = None  # set only for the reference study's anti-conservative scheme
+    # What every interval and paired test resampled: "item", or "cluster" (whole groups of
+    # items sharing an input; the default whenever such groups exist).
+    bootstrap: str = "item"
+    # Repeats of the grouped cross-validation (fold and judge seeds seed, seed + 1, ...).
+    repeats: int = 1
     params: dict[str, Any] = Field(default_factory=dict)
 
 
