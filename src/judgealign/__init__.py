@@ -19,6 +19,7 @@ from judgealign.data.ratings import load_ratings
 from judgealign.demo.dataset import load_demo
 from judgealign.errors import ConfigError, DataError, JudgeAlignError, NotFittedError
 from judgealign.evaluation.experiment import evaluate
+from judgealign.evaluation.planning import plan_sample_size
 from judgealign.judge.judge import Judge, clone
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
@@ -27,6 +28,7 @@ from judgealign.memory.records import Episode, Guideline
 from judgealign.memory.store import AlignmentMemory
 from judgealign.progress import LineProgress, Progress
 from judgealign.providers.registry import resolve_embedder, resolve_llm
+from judgealign.report.model import SampleSizePlan
 from judgealign.report.views import Report as EvaluationReport
 from judgealign.rubric.loader import load_rubric
 from judgealign.rubric.model import Dimension, Rubric, Scale
@@ -50,6 +52,7 @@ __all__ = [
     "NotFittedError",
     "Progress",
     "Rubric",
+    "SampleSizePlan",
     "Scale",
     "Variant",
     "__version__",
@@ -61,6 +64,7 @@ __all__ = [
     "load_labels",
     "load_ratings",
     "load_rubric",
+    "plan_sample_size",
     "resolve_embedder",
     "resolve_llm",
     "save_judge",

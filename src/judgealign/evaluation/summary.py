@@ -30,6 +30,7 @@ from judgealign.evaluation.metrics import (
     compute_metrics,
     pair_scores,
 )
+from judgealign.evaluation.planning import plan_sample_size
 from judgealign.evaluation.reliability import human_alpha, human_human_errors
 from judgealign.evaluation.runner import EvaluationData, Folds, RepeatData
 from judgealign.judge.failures import FailureSummary
@@ -429,6 +430,7 @@ def _references(
     rubric: Rubric,
     data: EvaluationData,
     variants: Sequence[str],
+    labels: Sequence[Label],
     raters: Sequence[Label],
     stats: _Stats,
 ) -> list[ReferenceLine]:
@@ -452,6 +454,8 @@ def _references(
             ids = list(per_item)
             hh = stats.interval(np.array([per_item[i] for i in ids]), ids)
         alpha = human_alpha(rmap, na_value=dim.scale.na_value) if multi else math.nan
+        dim_labels = [lb for lb in labels if lb.dimension == dim.id]
+        labelled_items = len({lb.item for lb in dim_labels})
         references.append(
             ReferenceLine(
                 dimension=dim.id,
@@ -462,6 +466,7 @@ def _references(
                 human_human=hh,
                 human_alpha=_num(alpha),
                 n_raters=len({r for by in rmap.values() if len(by) >= 2 for r in by}),
+                labels_per_item=len(dim_labels) / max(1, labelled_items),
             )
         )
     return references
@@ -504,12 +509,14 @@ def build_report(
     bootstrap: BootstrapUnit = "auto",
     wall_seconds: float = 0.0,
     name: str = "",
+    plan: bool = True,
 ) -> Report:
     """Metrics with bootstrap CIs per variant and dimension, paired tests vs the baseline.
 
     ``bootstrap``: what intervals and tests resample ("auto": whole input groups whenever
     two labelled items share one, else items). ``rater_labels``: each rater's labels, for the
     human-human reference; without them, ``labels`` serve when some item has several raters.
+    ``plan``: add the labels needed for default targets (``planning.plan_sample_size``).
     """
     group_of = {it.id: it.group_id for it in items}
     labelled = list(dict.fromkeys(k[0] for k in data.expert))
@@ -535,7 +542,7 @@ def build_report(
             results.append(result)
             abs_err[(variant, dim.id)] = (paireds[0].item_ids, absolute)
     comparisons = _comparisons(rubric, variants, abs_err, stats)
-    references = _references(rubric, data, variants, rater_labels or labels, stats)
+    references = _references(rubric, data, variants, labels, rater_labels or labels, stats)
     curve: list[CurvePoint] = []
     for (n, variant), js in sorted(data.curve.items()):
         for dim in rubric.dimensions:
@@ -579,7 +586,7 @@ def build_report(
             f"CIs drew {draw_size} items per resample (the reference study's scheme): "
             "intervals are anti-conservative (too narrow); use the default n-from-n."
         )
-    return Report(
+    report = Report(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         judgealign_version=__version__,
         config=config,
@@ -596,7 +603,11 @@ def build_report(
         wall_seconds=wall_seconds,
         leakage_checked=data.leakage_checked,
         notes=notes,
+        item_groups={i: g for i in labelled if (g := group_of.get(i, i)) != i},
     )
+    if not plan:
+        return report
+    return report.model_copy(update={"plan": plan_sample_size(report)})
 
 
 def reflection_notes(data: EvaluationData) -> list[str]:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from judgealign.report.html_judgements import judgement_section, learned_section
+from judgealign.report.html_plan import plan_section
 from judgealign.report.html_tables import (
     agreement_table,
     config_table,
@@ -223,7 +224,8 @@ def render_html(report: EvaluationReport) -> str:
         f"created {esc(report.created)}.</p></header>",
         _warnings(report),
         "<nav><a href='#config'>Run</a><a href='#summary'>Summary</a>"
-        "<a href='#plots'>Plots</a><a href='#learned'>What the judge learned</a>"
+        "<a href='#plots'>Plots</a><a href='#plan'>How many labels?</a>"
+        "<a href='#learned'>What the judge learned</a>"
         "<a href='#judgements'>Judgements</a></nav>",
         "<section id='config'><h2>Run</h2>",
         f"<div class='scroll'>{config_table(report)}</div>",
@@ -248,6 +250,7 @@ def render_html(report: EvaluationReport) -> str:
         f"<div class='scroll'>{agreement_table(report)}</div>",
         "</section>",
         f"<section id='plots'><h2>Plots</h2>{_plots(report)}</section>",
+        f"<section id='plan'><h2>How many labels?</h2>{plan_section(report)}</section>",
         "<section id='learned'><h2>What the judge learned</h2>",
         learned_section(report),
         "</section>",

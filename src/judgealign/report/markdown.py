@@ -91,6 +91,46 @@ def render_markdown(report: EvaluationReport, reference: str = "baseline") -> st
                     [r.dimension, r.variant, *cells, fmt_spread(r.mae_repeats).strip()[3:]]
                 )
         lines += _table(header, spread)
+    if report.plan is not None and report.plan.dimensions:
+        lines += ["", "## How many labels?", ""]
+        rows_plan = []
+        for d in report.plan.dimensions:
+            power = "—"
+            if d.change is not None and d.power_now is not None:
+                power = f"{d.power_now:.0%} → {d.power:.0%} (change {d.change:.2f})"
+            rows_plan.append(
+                [
+                    d.dimension,
+                    d.variant,
+                    f"{d.pilot_labels} ({d.pilot_groups})",
+                    f"{d.width_now:.2f} → {d.width:.2f}",
+                    "> 20,000 items" if d.labels_for_width is None else str(d.labels_for_width),
+                    power,
+                    "—"
+                    if d.change is None
+                    else (
+                        "> 20,000 items" if d.labels_for_power is None else str(d.labels_for_power)
+                    ),
+                ]
+            )
+        unit = "groups" if report.plan.unit == "cluster" else "items"
+        lines += _table(
+            [
+                "Dimension",
+                "Judge",
+                f"Pilot labels ({unit})",
+                "MAE CI width now → target",
+                "Labels for width",
+                "Power now → target",
+                "Labels for power",
+            ],
+            rows_plan,
+        )
+        lines += [
+            "",
+            "Planned by simulation from this run's errors (whole input groups drawn); see the "
+            "HTML report for the method and its assumptions.",
+        ]
     if report.learning_curve:
         lines += ["", "## Learning curve (MAE by labels used for alignment)", ""]
         curve = [

@@ -89,6 +89,16 @@ def report_metrics(report: EvaluationReport) -> dict[str, float]:
             out[f"human_human.{ref.dimension}.mae_high"] = ref.human_human.high
         if ref.human_alpha is not None:
             out[f"human_human.{ref.dimension}.alpha"] = ref.human_alpha
+    if report.plan is not None:
+        for d in report.plan.dimensions:
+            key = f"plan.{d.dimension}"
+            out[f"{key}.width_now"] = d.width_now
+            if d.labels_for_width is not None:
+                out[f"{key}.labels_for_width"] = float(d.labels_for_width)
+            if d.power_now is not None:
+                out[f"{key}.power_now"] = d.power_now
+            if d.labels_for_power is not None:
+                out[f"{key}.labels_for_power"] = float(d.labels_for_power)
     for phase, usage in (("alignment", report.usage_alignment), ("scoring", report.usage_scoring)):
         out[f"usage.{phase}.calls"] = float(usage.calls)
         out[f"usage.{phase}.prompt_tokens"] = float(usage.prompt_tokens)

@@ -119,6 +119,7 @@ class ReferenceLine(BaseModel):
     human_human: Interval | None = None
     human_alpha: float | None = None  # Krippendorff's alpha (interval) among the raters
     n_raters: int = 0
+    labels_per_item: float = 1.0  # labels per labelled item on this dimension (raters)
 
 
 class LearnedGuideline(BaseModel):
@@ -167,6 +168,67 @@ class JudgementRecord(BaseModel):
     expert: float | None  # the expert (mean) score, None if unlabelled
     judgement: Judgement
     repeat: int = 0  # which repeat of the cross-validation (the baseline's are all repeat 0)
+
+
+# NaN (an expected width no simulated set could give) must survive a JSON round trip.
+_PLAN_CONFIG = ConfigDict(frozen=True, ser_json_inf_nan="strings")
+
+
+class PlanPoint(BaseModel):
+    """A simulated evaluation size and what it gives."""
+
+    model_config = _PLAN_CONFIG
+
+    n_groups: int
+    n_items: int  # labelled items (N/A ones included)
+    n_labels: int  # labels to collect on this dimension (items x raters per item)
+    width: float  # expected width of the MAE interval
+    power: float | None = None  # probability of detecting the change (None: no comparison)
+
+
+class DimensionPlan(BaseModel):
+    """The plan for one dimension: what the pilot gives now, and the sizes that reach the
+    targets (``None``: not within ``MAX_ITEMS`` items; ``labels_for_power`` is also None when
+    there is no comparison to power)."""
+
+    model_config = _PLAN_CONFIG
+
+    dimension: str
+    variant: str  # whose MAE interval is planned (the aligned judge's)
+    reference: str | None = None  # what the change is measured against (the baseline)
+    pilot_items: int  # labelled items in the pilot
+    pilot_groups: int
+    pilot_labels: int
+    applicable_share: float  # share of labelled items the variant's MAE is over
+    labels_per_item: float
+    pilot_mae: float
+    pilot_change: float | None = None  # the pilot's own MAE change (variant - reference)
+    width: float  # target interval width
+    change: float | None = None  # target change to detect
+    power: float  # target power
+    alpha: float
+    width_now: float  # expected width at the pilot's size
+    power_now: float | None = None
+    groups_for_width: int | None = None
+    items_for_width: int | None = None
+    labels_for_width: int | None = None
+    groups_for_power: int | None = None
+    items_for_power: int | None = None
+    labels_for_power: int | None = None
+    curve: list[PlanPoint] = Field(default_factory=list)  # a few sizes, smallest first
+
+
+class SampleSizePlan(BaseModel):
+    """Labels needed per dimension, planned from a pilot evaluation by simulation
+    (``judgealign.evaluation.planning`` says how, and what it assumes)."""
+
+    model_config = _PLAN_CONFIG
+
+    unit: str  # "cluster" (input groups drawn whole) or "item"
+    simulations: int
+    seed: int
+    confidence: float = 0.95
+    dimensions: list[DimensionPlan] = Field(default_factory=list)
 
 
 class RunConfig(BaseModel):
@@ -219,6 +281,11 @@ class EvaluationReport(BaseModel):
     wall_seconds: float = 0.0
     leakage_checked: bool = False
     notes: list[str] = Field(default_factory=list)
+    # Input group of each labelled item that shares one (items absent are their own group):
+    # what the cluster bootstrap resampled, and what a plan from this report draws.
+    item_groups: dict[str, str] = Field(default_factory=dict)
+    # Labels needed per dimension, planned from this run (``judgealign plan`` replans).
+    plan: SampleSizePlan | None = None
 
     def result(self, variant: str, dimension: str) -> DimensionResult | None:
         for r in self.results:

@@ -243,3 +243,46 @@ def footer_lines(report: EvaluationReport) -> list[str]:
     )
     lines.extend(report.notes)
     return lines
+
+
+# Below this many pilot groups the spread between groups is too poorly known to plan from.
+FEW_PILOT_GROUPS = 10
+
+
+def _labels(n: int | None) -> str:
+    return "more than the planner tries (20,000 items)" if n is None else f"~{n:,} labels"
+
+
+def plan_lines(report: EvaluationReport) -> list[str]:
+    """Per dimension, the labels needed (from the report's plan), one line each.
+
+    >>> plan_lines(report)[0]  # doctest: +SKIP
+    'labels needed, model_use (full; pilot: 24 labels in 4 groups): MAE ±0.10 ...'
+    """
+    plan = report.plan
+    if plan is None:
+        return []
+    out = []
+    for d in plan.dimensions:
+        unit = "groups" if plan.unit == "cluster" else "items"
+        head = (
+            f"labels needed, {d.dimension} ({d.variant}; pilot: {d.pilot_labels} labels, "
+            f"{d.pilot_groups} {unit}): "
+        )
+        now = f"now {d.width_now:.2f}"
+        parts = [f"MAE interval {d.width:.2f} wide ({now}): {_labels(d.labels_for_width)}"]
+        if d.change is not None and d.power_now is not None:
+            parts.append(
+                f"a change of {d.change:.2f} vs {d.reference} at {d.power:.0%} power "
+                f"(now {d.power_now:.0%}): {_labels(d.labels_for_power)}"
+            )
+        line = head + "; ".join(parts)
+        if d.pilot_groups < FEW_PILOT_GROUPS:
+            line += f" (rough: only {d.pilot_groups} pilot {unit})"
+        out.append(line)
+    if out:
+        out.append(
+            "  planned by simulation from this run's errors (`judgealign plan RUN --width W "
+            "--change D` for other targets)"
+        )
+    return out
