@@ -233,3 +233,41 @@ def test_a_version_2_report_loads_as_an_item_bootstrap_single_repeat_run(
     full = old.result("full", DIM)
     assert full is not None and full.mae is not None and full.mae.unit == "item"
     assert "bootstrap over items" in old.summary(width=220)
+
+
+def test_the_cli_runs_repeats_and_says_what_they_cost(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from judgealign.cli.main import app
+
+    runner = CliRunner()
+    helped = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
+    assert "--repeats" in helped.output and "R x the alignment" in helped.output
+    assert "--bootstrap" in helped.output
+    items, labels = grouped_data(n_groups=6)
+    items_file, labels_file = tmp_path / "items.jsonl", tmp_path / "labels.jsonl"
+    items_file.write_text(
+        "".join(
+            json.dumps({"id": it.id, "output": it.output, "group": it.group}) + "\n" for it in items
+        ),
+        encoding="utf-8",
+    )
+    labels_file.write_text(
+        "".join(
+            json.dumps({"item": lb.item, "dimension": lb.dimension, "score": lb.score}) + "\n"
+            for lb in labels
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    args = ["evaluate", "--rubric", "ml-notebook", "--items", str(items_file), "--labels"]
+    args += [str(labels_file), "--dimension", DIM, "--model", "fake:mimic", "--embedder", "fake"]
+    args += ["--variants", "baseline,full", "--folds", "2", "--resamples", "300"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    done = runner.invoke(app, [*args, "--repeats", "2"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    assert "2 repeats of the grouped CV" in done.output and "6 input groups" in done.output
+    saved = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert saved["config"]["repeats"] == 2 and saved["config"]["bootstrap"] == "cluster"
+    bad = runner.invoke(app, [*args, "--bootstrap", "groups"])
+    assert bad.exit_code == 2 and "choose auto, item, cluster" in bad.output

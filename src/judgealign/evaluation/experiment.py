@@ -61,7 +61,8 @@ def evaluate(
     variance between repeats too. Each repeat refits every fold and rescores the aligned
     variants (the baseline is judged once), so it costs about ``repeats`` times the aligned
     part; with ``run_dir`` an interrupted run resumes, and a later call with more repeats
-    computes only the new ones. ``rater_labels``: each rater's labels for the human-human
+    computes only the new ones (the learning curve uses the first repeat's folds).
+    ``rater_labels``: each rater's labels for the human-human
     reference (MAE and Krippendorff's alpha among raters); without them ``labels`` serve
     when items have several raters.
 
