@@ -271,3 +271,48 @@ def test_the_cli_runs_repeats_and_says_what_they_cost(tmp_path: Path) -> None:
     assert saved["config"]["repeats"] == 2 and saved["config"]["bootstrap"] == "cluster"
     bad = runner.invoke(app, [*args, "--bootstrap", "groups"])
     assert bad.exit_code == 2 and "choose auto, item, cluster" in bad.output
+
+
+class _Stop(BaseException):
+    """Stands in for a kill: not an Exception, so nothing on the way catches it."""
+
+
+def test_an_interrupted_repeat_resumes_where_it_stopped(tmp_path: Path) -> None:
+    items, labels = grouped_data(n_groups=6)
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    # Count what the whole run asks, then stop a run partway through its second repeat.
+    whole = FakeLLM("mimic", params={"fallback": "lenient"})
+    reference = run(items, labels, llm=whole, repeats=2, concurrency=1)
+    total = len(whole.calls)
+    first = FakeLLM("mimic", params={"fallback": "lenient"})
+    answer = first._answer
+    budget = {"left": total - 5}
+
+    def stop_late(request):  # type: ignore[no-untyped-def]
+        budget["left"] -= 1
+        if budget["left"] < 0:
+            raise _Stop()
+        return answer(request)
+
+    first.handler = stop_late
+    with pytest.raises(_Stop):
+        run(
+            items,
+            labels,
+            llm=first,
+            repeats=2,
+            run_dir=run_dir,
+            cache_dir=cache,
+            concurrency=1,
+        )
+    assert (run_dir / "judges" / "fold-0-r1.judge.json").exists()  # it was in repeat 2
+    second = FakeLLM("mimic", params={"fallback": "lenient"})
+    resumed = run(
+        items, labels, llm=second, repeats=2, run_dir=run_dir, cache_dir=cache, concurrency=1
+    )
+    asked_before = {c.model_dump_json() for c in first.calls[:-1]}
+    assert not asked_before & {c.model_dump_json() for c in second.calls}
+    assert len(second.calls) <= 6
+    full_r, full_s = reference.result("full", DIM), resumed.result("full", DIM)
+    assert full_r is not None and full_s is not None
+    assert full_s.mae_repeats == full_r.mae_repeats
