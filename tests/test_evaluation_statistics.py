@@ -316,3 +316,19 @@ def test_an_interrupted_repeat_resumes_where_it_stopped(tmp_path: Path) -> None:
     full_r, full_s = reference.result("full", DIM), resumed.result("full", DIM)
     assert full_r is not None and full_s is not None
     assert full_s.mae_repeats == full_r.mae_repeats
+
+
+def test_a_comparison_on_one_group_has_no_test_and_says_so(tmp_path: Path) -> None:
+    items, labels = grouped_data(n_groups=6)
+    # Only the first input's notebooks use a model: one group, nothing to resample.
+    labels = [
+        lb if lb.item.startswith("case0-") else lb.model_copy(update={"score": 0}) for lb in labels
+    ]
+    report = run(items, labels, run_dir=tmp_path / "run", llm=FakeLLM("lenient"))
+    cmp = report.comparison(DIM, "full")
+    assert cmp is not None and cmp.delta.n_groups == 1
+    assert np.isnan(cmp.p_value) and np.isnan(cmp.p_holm)
+    again = Report.load(tmp_path / "run" / "report.json")  # NaN survives the JSON
+    assert again.comparison(DIM, "full") is not None
+    text = again.summary(width=220) + render_markdown(again) + render_html(again)
+    assert "nan" not in text.lower().replace("nan-", "")

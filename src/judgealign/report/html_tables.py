@@ -8,6 +8,7 @@ rationales and error messages come from models and user files and must never bec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from judgealign.providers.types import Usage
@@ -24,7 +25,7 @@ def fmt_p(p: float | None) -> str:
     >>> fmt_p(0.0001), fmt_p(0.0312)
     ('<0.001', '0.031')
     """
-    if p is None:
+    if p is None or math.isnan(p):
         return DASH
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -138,10 +139,18 @@ def _iv_cell(
         if sd
         else ""
     )
-    return (
-        f'<td class="{cls}">{iv.estimate:{f}}<br><small>[{iv.low:{f}}, {iv.high:{f}}]</small>'
-        f"{extra}</td>"
+    bounds = (
+        "no interval"
+        if math.isnan(iv.low) or math.isnan(iv.high)
+        else f"[{iv.low:{f}}, {iv.high:{f}}]"
     )
+    return f'<td class="{cls}">{iv.estimate:{f}}<br><small>{bounds}</small>{extra}</td>'
+
+
+def _bounds(d: Interval) -> str:
+    if math.isnan(d.low) or math.isnan(d.high):
+        return "no test: one input group" if d.unit == "cluster" else "no test: one item"
+    return f"[{d.low:+.2f}, {d.high:+.2f}]"
 
 
 def summary_table(report: EvaluationReport) -> str:
@@ -187,7 +196,7 @@ def summary_table(report: EvaluationReport) -> str:
             )
             cells.append(
                 f'<td class="{cls}" title="{esc(tip)}">{esc(f"{d.estimate:+.2f}{rel}")}'
-                f"<br><small>[{d.low:+.2f}, {d.high:+.2f}]</small></td>"
+                f"<br><small>{_bounds(d)}</small></td>"
             )
             sig = "num sig" if comp.p_holm < 0.05 else "num"
             cells.append(

@@ -28,10 +28,15 @@ REPORT_SCHEMA_VERSION = 3
 EXAMPLE_RATIONALE_CHARS = 500
 
 
+# NaN ("no test": a comparison on one input group, a repeat with no scored item) must survive a
+# JSON round trip; pydantic's default writes it as null, which then fails to load.
+_NAN_OK = ConfigDict(frozen=True, ser_json_inf_nan="strings")
+
+
 class Interval(BaseModel):
     """A point estimate with a confidence interval."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _NAN_OK
 
     estimate: float
     low: float
@@ -46,7 +51,7 @@ class Interval(BaseModel):
 class DimensionResult(BaseModel):
     """How one variant's judge did on one dimension, pooled over the out-of-fold predictions."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _NAN_OK
 
     variant: str
     dimension: str
@@ -76,7 +81,7 @@ class DimensionResult(BaseModel):
 class Comparison(BaseModel):
     """Paired bootstrap of per-item absolute errors: ``variant`` against ``reference``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _NAN_OK
 
     dimension: str
     reference: str  # usually "baseline"

@@ -45,12 +45,19 @@ def fmt_interval(iv: Interval | None, digits: int = 2) -> str:
     """
     if iv is None:
         return "—"
+    if math.isnan(iv.low) or math.isnan(iv.high):
+        return f"{iv.estimate:.{digits}f} [—]"
     return f"{iv.estimate:.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
 
 
 def fmt_p(p: float | None) -> str:
-    """p-values to two significant digits, with a floor instead of a misleading zero."""
-    if p is None:
+    """p-values to two significant digits, with a floor instead of a misleading zero; an em
+    dash where there is no test (NaN: fewer than two units to resample).
+
+    >>> fmt_p(0.0004), fmt_p(0.042), fmt_p(float("nan"))
+    ('<0.001', '0.04', '—')
+    """
+    if p is None or math.isnan(p):
         return "—"
     if p < 0.001:
         return "<0.001"
