@@ -328,6 +328,8 @@ def test_a_comparison_on_one_group_has_no_test_and_says_so(tmp_path: Path) -> No
     cmp = report.comparison(DIM, "full")
     assert cmp is not None and cmp.delta.n_groups == 1
     assert np.isnan(cmp.p_value) and np.isnan(cmp.p_holm)
+    assert report.plan is not None and not report.plan.dimensions
+    assert "fewer than two input groups" in report.plan.skipped[0]
     again = Report.load(tmp_path / "run" / "report.json")  # NaN survives the JSON
     assert again.comparison(DIM, "full") is not None
     text = again.summary(width=220) + render_markdown(again) + render_html(again)

@@ -101,6 +101,8 @@ def plan(
         )
     console = Console()
     console.print(table)
+    for why in result.skipped:
+        console.print(f"no plan for {why}", highlight=False)
     targets = {
         f"Pilot: labels ({unit}); CI width now → target {d.width:.2f}"
         + (f"; power now → target to detect an MAE change of {d.change:.2f}" if d.change else "")

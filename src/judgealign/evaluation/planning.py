@@ -203,9 +203,15 @@ def plan_dimension(
     pilot = _Pilot(ref, var, groups)
     items_per_group = float(pilot.items.mean())
     scored = int(pilot.var_n.sum())
-    if scored == 0:
-        raise DataError(f"plan: {dimension} has no scored item to plan from")
-    can_test = change is not None and pilot.diff_n is not None and pilot.diff_n.sum() > 0
+    # One group says nothing about how groups differ: drawing it m times would look certain.
+    if np.count_nonzero(pilot.var_n) < 2:
+        raise DataError(
+            f"plan: {dimension} has scored items in fewer than two "
+            f"{'input groups' if groups is not None else 'items'}; nothing to plan from"
+        )
+    can_test = (
+        change is not None and pilot.diff_n is not None and np.count_nonzero(pilot.diff_n) >= 2
+    )
     shift = -change if can_test and change is not None else None
     rng = np.random.default_rng(seed)
     cache: dict[int, tuple[float, float | None]] = {}
@@ -262,7 +268,7 @@ def plan_dimension(
     d_n = pilot.diff_n
     pilot_change = (
         float(pilot.diff_sum.sum() / d_n.sum())
-        if pilot.diff_sum is not None and d_n is not None and d_n.sum() > 0
+        if can_test and pilot.diff_sum is not None and d_n is not None
         else None
     )
 
@@ -276,7 +282,7 @@ def plan_dimension(
     return DimensionPlan(
         dimension=dimension,
         variant=variant,
-        reference=reference if pilot.diff_n is not None else None,
+        reference=reference if can_test else None,
         pilot_items=int(var.size),
         pilot_groups=pilot.n_groups,
         pilot_labels=math.ceil(var.size * labels_per_item),
@@ -379,13 +385,12 @@ def plan_sample_size(
     refs = {r.dimension: r for r in report.references}
     seed = report.config.seed if seed is None else seed
     plans = []
+    skipped = []
     for dim_id in dimensions or report.config.dimensions:
         dim = report.rubric.dimension(dim_id)
         span = float(dim.scale.max - dim.scale.min)
         ids, cells = report_errors(report, chosen, dim_id)
         err_var = _item_mean(cells)
-        if not ids or np.all(np.isnan(err_var)):
-            continue
         err_ref = None
         if chosen != "baseline" and "baseline" in report.config.variants:
             ref_ids, ref_cells = report_errors(report, "baseline", dim_id)
@@ -393,8 +398,8 @@ def plan_sample_size(
             base = _item_mean(ref_cells)
             err_ref = np.array([base[index[i]] if i in index else np.nan for i in ids])
         ref = refs.get(dim_id)
-        plans.append(
-            plan_dimension(
+        try:
+            planned = plan_dimension(
                 dim_id,
                 err_ref,
                 err_var,
@@ -411,10 +416,14 @@ def plan_sample_size(
                 simulations=simulations,
                 seed=seed,
             )
-        )
+        except DataError as exc:
+            skipped.append(str(exc).removeprefix("plan: "))
+            continue
+        plans.append(planned)
     return SampleSizePlan(
         unit="cluster" if cluster else "item",
         simulations=simulations,
         seed=seed,
         dimensions=plans,
+        skipped=skipped,
     )

@@ -78,7 +78,16 @@ def plan_section(report: EvaluationReport) -> str:
     """The "How many labels?" section: answers per dimension, how they were found, and what
     they assume."""
     plan = report.plan
-    if plan is None or not plan.dimensions:
+    skipped = (
+        "<ul class='note'>"
+        + "".join(f"<li>No plan for {esc(why)}.</li>" for why in plan.skipped)
+        + "</ul>"
+        if plan is not None and plan.skipped
+        else ""
+    )
+    if plan is not None and not plan.dimensions:
+        return skipped
+    if plan is None:
         return (
             "<p class='explain'>No sample-size plan in this report (written by an older "
             "judgealign); <code>judgealign plan RUN --write</code> adds one.</p>"
@@ -103,4 +112,4 @@ def plan_section(report: EvaluationReport) -> str:
         f"{FEW_PILOT_GROUPS} pilot {unit}, a rough plan.</p>"
     )
     curves = "".join(_curve(d, unit.split()[-1].capitalize()) for d in plan.dimensions)
-    return f"{explain}<div class='scroll'>{_answers(plan)}</div>{curves}"
+    return f"{explain}<div class='scroll'>{_answers(plan)}</div>{skipped}{curves}"

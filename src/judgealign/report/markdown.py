@@ -126,6 +126,7 @@ def render_markdown(report: EvaluationReport, reference: str = "baseline") -> st
             ],
             rows_plan,
         )
+        lines += [f"- no plan for {why}" for why in report.plan.skipped]
         lines += [
             "",
             "Planned by simulation from this run's errors (whole input groups drawn); see the "

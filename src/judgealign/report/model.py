@@ -234,6 +234,7 @@ class SampleSizePlan(BaseModel):
     seed: int
     confidence: float = 0.95
     dimensions: list[DimensionPlan] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)  # dimensions with nothing to plan from, why
 
 
 class RunConfig(BaseModel):

@@ -287,6 +287,7 @@ def plan_lines(report: EvaluationReport) -> list[str]:
         if d.pilot_groups < FEW_PILOT_GROUPS:
             line += f" (rough: only {d.pilot_groups} pilot {unit})"
         out.append(line)
+    out.extend(f"no plan for {why}" for why in plan.skipped)
     if out:
         out.append(
             "  planned by simulation from this run's errors (`judgealign plan RUN --width W "
