@@ -24,8 +24,11 @@ Assumptions, said in every report that shows a plan: new items resemble the pilo
 mix of inputs, of difficulty, of N/A answers: labels to collect count the N/A items that do
 not enter the MAE); new groups hold as many items as the pilot's on average; the judges are
 the ones piloted (a judge aligned on more labels may do better; the plan is then
-conservative); and item sampling is the only variance planned for (with ``--repeats`` the
-spread across repeats shows the alignment variance it leaves out).
+conservative); the change to detect is a shift of the pilot's paired differences (when the
+piloted judges barely differ, their differences vary little and a plan for a large change is
+optimistic: pilot with a judge that differs from its baseline); and item sampling is the only
+variance planned for (with ``--repeats`` the spread across repeats shows the alignment
+variance it leaves out).
 
 >>> rng = np.random.default_rng(0)
 >>> base = rng.integers(0, 3, 60).astype(float)

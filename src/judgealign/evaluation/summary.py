@@ -430,7 +430,6 @@ def _references(
     rubric: Rubric,
     data: EvaluationData,
     variants: Sequence[str],
-    labels: Sequence[Label],
     raters: Sequence[Label],
     stats: _Stats,
 ) -> list[ReferenceLine]:
@@ -454,7 +453,8 @@ def _references(
             ids = list(per_item)
             hh = stats.interval(np.array([per_item[i] for i in ids]), ids)
         alpha = human_alpha(rmap, na_value=dim.scale.na_value) if multi else math.nan
-        dim_labels = [lb for lb in labels if lb.dimension == dim.id]
+        # What labelling an item costs: each rater's label (a ratings file's labels are means).
+        dim_labels = [lb for lb in raters if lb.dimension == dim.id]
         labelled_items = len({lb.item for lb in dim_labels})
         references.append(
             ReferenceLine(
@@ -542,7 +542,7 @@ def build_report(
             results.append(result)
             abs_err[(variant, dim.id)] = (paireds[0].item_ids, absolute)
     comparisons = _comparisons(rubric, variants, abs_err, stats)
-    references = _references(rubric, data, variants, labels, rater_labels or labels, stats)
+    references = _references(rubric, data, variants, rater_labels or labels, stats)
     curve: list[CurvePoint] = []
     for (n, variant), js in sorted(data.curve.items()):
         for dim in rubric.dimensions:

@@ -70,7 +70,7 @@ def fmt_num(x: float | None, digits: int = 2, signed: bool = False) -> str:
     >>> fmt_num(None), fmt_num(0.12345), fmt_num(0.5, signed=True)
     ('—', '0.12', '+0.50')
     """
-    if x is None:
+    if x is None or math.isnan(x):
         return "—"
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
