@@ -129,6 +129,7 @@ def test_every_report_names_the_resampling_method(clustered: EvaluationReport) -
 def test_the_item_bootstrap_on_shared_inputs_says_it_is_too_narrow() -> None:
     report = run(*grouped_data(), bootstrap="item")
     assert "intervals are too narrow" in report.summary(width=220)
+    assert "Items resampled one by one" in render_html(report)
 
 
 def test_bad_bootstrap_choices_stop_before_any_model_call() -> None:

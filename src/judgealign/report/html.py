@@ -100,6 +100,13 @@ def _warnings(report: EvaluationReport) -> str:
             "of n from n: the confidence intervals and p-values here are too narrow and too "
             "small. Rerun without a draw size for honest intervals."
         )
+    if c.bootstrap == "item" and c.draw_size is None and c.n_groups < c.n_items:
+        out.append(
+            f"<strong>Items resampled one by one.</strong> {esc(c.n_items)} items share "
+            f"{esc(c.n_groups)} inputs, so they are not independent: these intervals are too "
+            "narrow and the p-values too small. Rerun with <code>--bootstrap auto</code> (the "
+            "default) to resample whole input groups."
+        )
     if not report.leakage_checked:
         out.append(
             "<strong>Leakage not checked.</strong> This run did not verify that no test item's "

@@ -120,7 +120,7 @@ def describe_statistics(report: EvaluationReport) -> list[str]:
     else:
         unit = "over items"
         if cfg.n_groups < cfg.n_items:
-            unit += " (--bootstrap item, although items share inputs: intervals are too narrow)"
+            unit += " (although items share inputs: these intervals are too narrow)"
     widened = ", widened for small samples" if any(iv.expanded for iv in intervals) else ""
     lines = [f"CIs: {level}{cfg.ci_method} bootstrap {unit}, {cfg.n_resamples} resamples{widened}"]
     test = "groups" if cfg.bootstrap == "cluster" else "items"
