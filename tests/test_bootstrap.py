@@ -26,7 +26,7 @@ def skewed() -> np.ndarray:
 
 @pytest.mark.parametrize(("method", "scipy_method"), [("percentile", "percentile"), ("bca", "BCa")])
 def test_matches_scipy_bootstrap(skewed: np.ndarray, method: str, scipy_method: str) -> None:
-    ours = bootstrap_ci(skewed, n_resamples=10_000, method=method, seed=1)  # type: ignore[arg-type]
+    ours = bootstrap_ci(skewed, n_resamples=10_000, method=method, seed=1, expand=False)  # type: ignore[arg-type]
     ref = stats.bootstrap(  # type: ignore[call-overload]
         (skewed,),
         np.mean,
@@ -123,10 +123,12 @@ def test_paired_large_improvement_is_significant() -> None:
     rng = np.random.default_rng(1)
     a = rng.uniform(0.5, 1.5, 50)
     b = a - 0.5 + rng.normal(0, 0.05, 50)  # b consistently better (lower error)
-    r = paired_bootstrap(a, b, n_resamples=10_000, seed=0)
+    r = paired_bootstrap(a, b, n_resamples=10_000, seed=0, expand=False)
     assert r.delta < 0 and r.high < 0
     assert r.delta == pytest.approx(r.mean_b - r.mean_a)
     assert r.p_value == pytest.approx(1 / 10_001)
+    # Expanded, the floor is the t-tail of the same normal score: still tiny.
+    assert paired_bootstrap(a, b, n_resamples=10_000, seed=0).p_value < 1e-3
     flipped = paired_bootstrap(b, a, n_resamples=10_000, seed=0)
     assert flipped.delta > 0 and flipped.low > 0
 
@@ -149,7 +151,7 @@ def test_paired_null_is_not_significant_and_nan_dropped_jointly() -> None:
 def test_paired_p_value_matches_direct_shifted_test() -> None:
     rng = np.random.default_rng(9)
     d_a, d_b = rng.normal(1, 1, 30), rng.normal(1.3, 1, 30)
-    r = paired_bootstrap(d_a, d_b, n_resamples=4000, seed=11)
+    r = paired_bootstrap(d_a, d_b, n_resamples=4000, seed=11, expand=False)
     # Re-derive with the same draws: shift differences to mean 0, resample, count.
     diff = d_b - d_a
     idx = np.random.default_rng(11).integers(0, 30, size=(4000, 30))
@@ -233,3 +235,70 @@ def test_cluster_bootstrap_drops_nan_items_and_refuses_other_statistics() -> Non
         }
     )
     assert old.unit == "item" and old.n_groups is None
+
+
+def test_one_unit_gives_no_test_rather_than_a_tiny_p() -> None:
+    # One item (or one cluster) cannot show a difference: every resample is the sample itself.
+    one = paired_bootstrap([2.0], [0.0], n_resamples=500, seed=0)
+    assert one.delta == -2.0 and math.isnan(one.p_value) and math.isnan(one.low)
+    grouped = paired_bootstrap([2.0, 2.0], [0.0, 1.0], groups=["g", "g"], n_resamples=500)
+    assert grouped.n_groups == 1 and math.isnan(grouped.p_value)
+
+
+def test_expansion_widens_small_samples_and_fades_with_many() -> None:
+    rng = np.random.default_rng(3)
+    for n, least, most in ((10, 1.10, 1.25), (400, 1.0, 1.01)):
+        x = rng.exponential(1.0, n)
+        plain = bootstrap_ci(x, n_resamples=20_000, seed=0, expand=False)
+        wide = bootstrap_ci(x, n_resamples=20_000, seed=0)
+        ratio = (wide.high - wide.low) / (plain.high - plain.low)
+        assert least <= ratio <= most, (n, ratio)
+        assert wide.expanded and not plain.expanded
+    # Hesterberg's factor for n = 10: sqrt(10/9) * t_9(0.975) / z(0.975) = 1.21.
+    assert bootstrap_ci([1.0], seed=0).expanded is False  # nothing to expand
+
+
+def test_expanded_p_value_agrees_with_the_expanded_interval() -> None:
+    rng = np.random.default_rng(4)
+    for s in range(40):
+        a = rng.normal(1.0, 1.0, 12)
+        b = a + rng.normal(0.3, 0.8, 12)
+        r = paired_bootstrap(a, b, n_resamples=4000, seed=s)
+        if abs(r.p_value - 0.05) > 0.01:  # near the edge the two differ by resampling noise
+            assert (r.low > 0 or r.high < 0) == (r.p_value < 0.05), r
+        assert r.df == 11
+
+
+def test_repeats_pair_with_a_baseline_judged_once() -> None:
+    rng = np.random.default_rng(6)
+    base = rng.integers(0, 3, 40).astype(float)
+    aligned = np.vstack([np.clip(base - rng.integers(0, 2, 40), 0, 2) for _ in range(3)])
+    aligned[1, 5] = math.nan  # a failed judgement drops only its own cell
+    groups = (np.arange(40) // 4).tolist()
+    r = paired_bootstrap(base, aligned, n_resamples=3000, seed=0, groups=groups)
+    kept = ~np.isnan(aligned)
+    expected = float((aligned - base)[kept].mean())
+    assert r.delta == pytest.approx(expected) and r.n_repeats == 3 and r.n == 40
+    assert r.n_groups == 10 and r.unit == "cluster"
+    assert r.mean_a == pytest.approx(np.broadcast_to(base, aligned.shape)[kept].mean())
+    # One repeat as a 2-d array is the plain cluster test.
+    single = paired_bootstrap(base, aligned[:1], n_resamples=3000, seed=0, groups=groups)
+    plain = paired_bootstrap(base, aligned[0], n_resamples=3000, seed=0, groups=groups)
+    assert (single.low, single.high, single.p_value) == pytest.approx(
+        (plain.low, plain.high, plain.p_value), abs=0.02
+    )
+    with pytest.raises(DataError):
+        paired_bootstrap(np.zeros((2, 40)), np.zeros((3, 40)))
+
+
+def test_repeats_that_disagree_widen_the_interval() -> None:
+    rng = np.random.default_rng(8)
+    base = rng.integers(0, 3, 60).astype(float)
+    steady = np.vstack([base - 0.3 + rng.normal(0, 0.3, 60) for _ in range(4)])
+    # Same items, but each repeat's judges are better or worse as a whole.
+    shaky = steady + np.array([-0.4, 0.4, -0.2, 0.2])[:, None]
+    a = paired_bootstrap(base, steady, n_resamples=4000, seed=1)
+    b = paired_bootstrap(base, shaky, n_resamples=4000, seed=1)
+    assert a.delta == pytest.approx(b.delta)
+    assert (b.high - b.low) > 3 * (a.high - a.low)
+    assert b.df is not None and a.df is not None and b.df < a.df

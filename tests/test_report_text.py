@@ -224,7 +224,7 @@ def test_a_newer_report_schema_asks_for_an_upgrade(
     report: EvaluationReport, tmp_path: Path
 ) -> None:
     data = report.model_dump(mode="json")
-    assert data["schema_version"] == REPORT_SCHEMA_VERSION == 2
+    assert data["schema_version"] == REPORT_SCHEMA_VERSION == 3
     data["schema_version"] = REPORT_SCHEMA_VERSION + 1
     path = tmp_path / "report.json"
     path.write_text(json.dumps(data), encoding="utf-8")

@@ -19,6 +19,7 @@ from judgealign.data.ratings import load_ratings
 from judgealign.demo.dataset import load_demo, load_demo_judge
 from judgealign.errors import ConfigError, DataError, JudgeAlignError, NotFittedError
 from judgealign.evaluation.experiment import evaluate
+from judgealign.evaluation.planning import plan_sample_size
 from judgealign.judge.judge import Judge, clone
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
@@ -28,6 +29,7 @@ from judgealign.memory.store import AlignmentMemory
 from judgealign.progress import LineProgress, Progress
 from judgealign.providers.registry import resolve_embedder, resolve_llm
 from judgealign.render.notebook_html import notebook_css, notebook_to_html
+from judgealign.report.model import SampleSizePlan
 from judgealign.report.views import Report as EvaluationReport
 from judgealign.rubric.loader import load_rubric
 from judgealign.rubric.model import Dimension, Rubric, Scale
@@ -51,6 +53,7 @@ __all__ = [
     "NotFittedError",
     "Progress",
     "Rubric",
+    "SampleSizePlan",
     "Scale",
     "Variant",
     "__version__",
@@ -65,6 +68,7 @@ __all__ = [
     "load_rubric",
     "notebook_css",
     "notebook_to_html",
+    "plan_sample_size",
     "resolve_embedder",
     "resolve_llm",
     "save_judge",

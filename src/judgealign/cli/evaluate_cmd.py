@@ -87,6 +87,23 @@ def evaluate(
         int | None,
         typer.Option(help="Reference study's scheme: draws per resample (anti-conservative)."),
     ] = None,
+    bootstrap: Annotated[
+        str,
+        typer.Option(
+            help="What CIs and paired tests resample: auto (whole input groups when items "
+            "share one, else items), item or cluster."
+        ),
+    ] = "auto",
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Repeat the grouped CV with R fold seeds (seed, seed+1, ...): shows each "
+            "variant's MAE spread across repeats and puts that alignment variance into the "
+            "paired tests. Costs ~R x the alignment and aligned scoring (the baseline is judged "
+            "once); resumable, and a rerun with a larger R computes only the new repeats.",
+        ),
+    ] = 1,
     seed: Annotated[int, typer.Option(help="Seed for folds, bootstrap and sampling.")] = 0,
     concurrency: ConcurrencyOption = 4,
     max_failed: MaxFailedOption = 0.5,
@@ -138,6 +155,8 @@ def evaluate(
         n_resamples=resamples,
         ci_method=ci,
         draw_size=reference_draws,
+        bootstrap=bootstrap,  # type: ignore[arg-type]
+        repeats=repeats,
         retry_failed=retry_failed,
         name=out.name,
     )

@@ -9,6 +9,7 @@ from judgealign.cli.align_cmd import align, memory_app
 from judgealign.cli.demo_cmd import demo
 from judgealign.cli.evaluate_cmd import evaluate
 from judgealign.cli.label_cmd import label
+from judgealign.cli.plan_cmd import plan
 from judgealign.cli.report_cmd import report
 from judgealign.cli.rubric_cmd import rubric_app
 from judgealign.cli.score_cmd import score
@@ -23,6 +24,7 @@ app.command(help="Score items on a rubric (zero-shot, or with --judge from `alig
 app.command(help="Fit a judge's dual memory on expert labels.")(align)
 app.command(help="Cross-validated baseline vs aligned evaluation with statistics.")(evaluate)
 app.command(help="Show a saved run's report; rewrite it or log it to MLflow.")(report)
+app.command(help="Labels needed for a target CI width or power, planned from a run.")(plan)
 app.command(help="Run the offline demo: ML-notebook judges on the shipped demo set.")(demo)
 app.command(help="Serve a model over an OpenAI-compatible API on 127.0.0.1.")(serve)
 app.command(help="Label items in a browser (expert scores and justifications).")(label)

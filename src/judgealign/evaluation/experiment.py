@@ -12,7 +12,7 @@ from typing import Literal
 from judgealign.data.item import Item
 from judgealign.data.label import Label
 from judgealign.evaluation.runner import Evaluator
-from judgealign.evaluation.summary import build_report
+from judgealign.evaluation.summary import BootstrapUnit, build_report, resolve_bootstrap
 from judgealign.judge.judge import Judge
 from judgealign.judge.params import VARIANTS, Variant
 from judgealign.progress import Progress, progress_for
@@ -34,6 +34,8 @@ def evaluate(
     n_resamples: int = 10_000,
     ci_method: str = "bca",
     draw_size: int | None = None,
+    bootstrap: BootstrapUnit = "auto",
+    repeats: int = 1,
     progress: Progress | Literal["auto"] | None = "auto",
     retry_failed: bool = False,
     name: str = "",
@@ -51,6 +53,19 @@ def evaluate(
     event loop (Jupyter) too. A resumed run asks again for judgements that failed on the
     provider's side; ``retry_failed`` also for those whose answer could not be read.
 
+    Statistics: every interval and paired test resamples whole input groups when items share
+    one (``bootstrap="auto"``, the default; ``"item"`` resamples items regardless, ``"cluster"``
+    groups even when each holds one item). ``repeats`` > 1 repeats the grouped
+    cross-validation with fold and judge seeds ``seed + r``: the report then shows each
+    variant's MAE per repeat beside its item-sampling interval, and the paired tests carry the
+    variance between repeats too. Each repeat refits every fold and rescores the aligned
+    variants (the baseline is judged once), so it costs about ``repeats`` times the aligned
+    part; with ``run_dir`` an interrupted run resumes, and a later call with more repeats
+    computes only the new ones (the learning curve uses the first repeat's folds).
+    ``rater_labels``: each rater's labels for the human-human
+    reference (MAE and Krippendorff's alpha among raters); without them ``labels`` serve
+    when items have several raters.
+
     >>> import judgealign as ja
     >>> items, labels = ja.load_demo(dimensions=["model_use"])
     >>> judge = ja.Judge(ja.load_rubric("ml-notebook").subset(["model_use"]),
@@ -60,6 +75,7 @@ def evaluate(
     >>> report.result("full", "model_use").n_scored > 0
     True
     """
+    resolve_bootstrap(bootstrap, (), draw_size)  # a bad choice stops before any model call
     started = time.perf_counter()
     run_path = Path(run_dir) if run_dir is not None else None
     # A live bar must be started and stopped around the run; a given Progress is the caller's.
@@ -75,6 +91,7 @@ def evaluate(
             learning_curve=learning_curve,
             progress=bar,
             retry_failed=retry_failed,
+            repeats=repeats,
         )
         data = evaluator.run(items, labels)
     report = build_report(
@@ -90,6 +107,7 @@ def evaluate(
         n_resamples=n_resamples,
         ci_method=ci_method,
         draw_size=draw_size,
+        bootstrap=bootstrap,
         wall_seconds=time.perf_counter() - started,
         name=name,
     )

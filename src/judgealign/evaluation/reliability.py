@@ -77,6 +77,33 @@ def rater_scores(
     return [s.astype(float) for s in kept if s.size >= 2]
 
 
+def human_human_errors(
+    ratings: Mapping[str, Mapping[str, float | None]],
+    na_value: float | None = None,
+    method: Literal["leave_one_out", "pairwise"] = "leave_one_out",
+) -> dict[str, float]:
+    """Per item with at least two applicable ratings, how far its raters are from each other
+    (see :func:`human_human_mae`, their mean).
+
+    >>> human_human_errors({"x": {"ann": 1, "bob": 3}, "y": {"ann": 2}})
+    {'x': 2.0}
+    """
+    if method not in ("leave_one_out", "pairwise"):
+        raise DataError(f"unknown method {method!r}; use leave_one_out or pairwise")
+    out: dict[str, float] = {}
+    for item, by_rater in ratings.items():
+        s = np.array([np.nan if v is None else v for v in by_rater.values()], dtype=float)
+        s = s[~np.isnan(s) & (s != na_value)]
+        if s.size < 2:
+            continue
+        if method == "pairwise":
+            out[item] = float(np.mean([abs(a - b) for a, b in combinations(s, 2)]))
+        else:
+            others = (s.sum() - s) / (s.size - 1)
+            out[item] = float(np.mean(np.abs(s - others)))
+    return out
+
+
 def human_human_mae(
     ratings: Mapping[str, Mapping[str, float | None]],
     na_value: float | None = None,
@@ -93,13 +120,28 @@ def human_human_mae(
     >>> human_human_mae({"x": {"ann": 1, "bob": 3, "cy": 2}})
     1.0
     """
-    per_item = []
-    for s in rater_scores(ratings, na_value):
-        if method == "pairwise":
-            per_item.append(np.mean([abs(a - b) for a, b in combinations(s, 2)]))
-        elif method == "leave_one_out":
-            others = (s.sum() - s) / (s.size - 1)
-            per_item.append(np.mean(np.abs(s - others)))
-        else:
-            raise DataError(f"unknown method {method!r}; use leave_one_out or pairwise")
+    per_item = list(human_human_errors(ratings, na_value, method).values())
     return float(np.mean(per_item)) if per_item else math.nan
+
+
+def human_alpha(
+    ratings: Mapping[str, Mapping[str, float | None]],
+    na_value: float | None = None,
+    metric: AlphaMetric = "interval",
+) -> float:
+    """Krippendorff's alpha among the raters (N/A ratings are missing values; items with fewer
+    than two applicable ratings drop out). NaN when no item has two.
+
+    >>> round(human_alpha({"a": {"x": 1, "y": 1}, "b": {"x": 3, "y": 2}, "c": {"x": 2}}), 3)
+    0.727
+    """
+    raters = sorted({r for by in ratings.values() for r in by})
+    if not raters:
+        return math.nan
+    column = {r: n for n, r in enumerate(raters)}
+    matrix = np.full((len(raters), len(ratings)), np.nan)
+    for unit, by_rater in enumerate(ratings.values()):
+        for rater, score in by_rater.items():
+            if score is not None and not math.isnan(score) and score != na_value:
+                matrix[column[rater], unit] = score
+    return krippendorff_alpha(matrix, metric)

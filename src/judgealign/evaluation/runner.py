@@ -29,14 +29,34 @@ class LeakageError(JudgeAlignError):
     """A judgement saw an episode or guideline derived from its own test fold."""
 
 
+Folds = list[tuple[list[str], list[str]]]
+Judgements = dict[str, dict[tuple[str, str], Judgement]]  # variant -> (item, dim) -> judgement
+
+
+@dataclass
+class RepeatData:
+    """One repeat of the cross-validation: its folds (dealt with ``fold_seed``) and what its
+    fold judges learned and judged. Every repeat holds the baseline's judgements too (judged
+    once, shared: the baseline has nothing to fit)."""
+
+    fold_seed: int
+    folds: Folds
+    fold_of: dict[str, int]
+    judgements: Judgements
+    memories: dict[int, AlignmentMemory] = field(default_factory=dict)
+    reflection_gaps: dict[int, dict[str, ReflectionGap]] = field(default_factory=dict)
+
+
 @dataclass
 class EvaluationData:
-    """Everything the statistics need, collected by the runner."""
+    """Everything the statistics need, collected by the runner. The top-level folds,
+    judgements and memories are the first repeat's; ``repeats`` lists every repeat (the first
+    included, sharing those objects)."""
 
-    folds: list[tuple[list[str], list[str]]]
+    folds: Folds
     fold_of: dict[str, int]
     expert: dict[tuple[str, str], float]  # (item, dimension) -> mean expert score
-    judgements: dict[str, dict[tuple[str, str], Judgement]]  # variant -> (item, dim) -> j
+    judgements: Judgements
     curve: dict[tuple[int, str], dict[tuple[str, str], Judgement]] = field(default_factory=dict)
     curve_sizes: dict[int, float] = field(default_factory=dict)  # n -> mean labels per dim
     usage_alignment: Usage = field(default_factory=Usage)
@@ -44,6 +64,22 @@ class EvaluationData:
     leakage_checked: bool = False
     reflection_gaps: dict[int, dict[str, ReflectionGap]] = field(default_factory=dict)
     memories: dict[int, AlignmentMemory] = field(default_factory=dict)  # fold -> its memory
+    repeats: list[RepeatData] = field(default_factory=list)
+
+    def all_repeats(self) -> list[RepeatData]:
+        """Every repeat; the top-level fields as the one repeat when none were recorded."""
+        if self.repeats:
+            return self.repeats
+        return [
+            RepeatData(
+                fold_seed=-1,
+                folds=self.folds,
+                fold_of=self.fold_of,
+                judgements=self.judgements,
+                memories=self.memories,
+                reflection_gaps=self.reflection_gaps,
+            )
+        ]
 
 
 def _usage_path(judge_path: Path) -> Path:
@@ -95,6 +131,13 @@ class Evaluator:
     fold. With ``run_dir`` every judgement is appended to ``judgements.jsonl`` and fitted
     judges go to ``judges/``: an interrupted run resumes where it stopped and recomputes
     nothing.
+
+    ``repeats`` > 1 runs the whole cross-validation again with other folds: repeat r deals
+    the groups with fold seed ``seed + r`` and fits its fold judges with judge seed
+    ``seed + r`` (reflection batches and sampling), so each repeat's judges are another draw
+    of alignment. Every repeat refits every fold and rescores the aligned variants (the
+    baseline is judged once): about ``repeats`` times the cost of the aligned part. Repeat r's
+    judges are saved as ``judges/fold-N-rR.judge.json``; repeats may be added on resume.
     """
 
     def __init__(
@@ -109,10 +152,13 @@ class Evaluator:
         learning_curve: Sequence[int] = (),
         progress: Progress | None = None,
         retry_failed: bool = False,
+        repeats: int = 1,
     ) -> None:
         unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
             raise ConfigError(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+        if repeats < 1:
+            raise ConfigError(f"repeats must be at least 1, got {repeats}")
         self.judge = judge
         self.rubric = judge.rubric
         self.folds = folds
@@ -123,6 +169,7 @@ class Evaluator:
         self.learning_curve = sorted(set(learning_curve))
         self.progress: Progress = progress or NoProgress()
         self.retry_failed = retry_failed
+        self.repeats = repeats
         self._resolved_template: Judge | None = None
         self._alignment_usage = Usage()
 
@@ -142,8 +189,11 @@ class Evaluator:
             )
         return self._resolved_template
 
-    def _fold_judge(self) -> Judge:
-        return clone(self._template(), variant="full" if self._distils else "episodic")
+    def _fold_judge(self, repeat: int = 0) -> Judge:
+        variant = "full" if self._distils else "episodic"
+        if repeat == 0:
+            return clone(self._template(), variant=variant)
+        return clone(self._template(), variant=variant, seed=self.seed + repeat)
 
     def run(self, items: Sequence[Item], labels: Sequence[Label]) -> EvaluationData:
         return run_sync(self.arun(items, labels))
@@ -158,8 +208,6 @@ class Evaluator:
         if not items:
             raise DataError("no item has a label on the rubric's dimensions; check item ids")
         by_id = {it.id: it for it in items}
-        folds = grouped_kfold(items, self.folds, self.seed)
-        fold_of = {i: f for f, (_, test) in enumerate(folds) for i in test}
         expert = expert_scores(labels)
         pairs_of: dict[str, list[str]] = defaultdict(list)
         for item_id, dim in sorted(expert):
@@ -170,58 +218,113 @@ class Evaluator:
             self.run_dir / "judgements.jsonl" if self.run_dir else None,
             retry_failed=self.retry_failed,
         )
-        data = EvaluationData(
-            folds=folds, fold_of=fold_of, expert=expert, judgements={v: {} for v in self.variants}
-        )
-        template = self._template()
         aligned: list[Variant] = [v for v in self.variants if v != "baseline"]  # type: ignore[misc]
+        folds = grouped_kfold(items, self.folds, self.seed)
         curve = len(self.learning_curve) if aligned else 0
         # One bar over judgements and labels aligned, so the estimate of the time left counts
         # the folds still to align (an aligned label costs about one judgement's time).
-        fits = sum(len(tr) for tr, _ in folds) * (1 + curve) if aligned else 0
-        self.progress.start("evaluating", len(expert) * (len(self.variants) + curve) + fits)
-        for f, (train_ids, test_ids) in enumerate(folds):
-            train = set(train_ids)
-            judges: dict[str, tuple[Judge, int]] = {}
-            if "baseline" in self.variants:
-                # The baseline needs no training: fold -1 in the store; each item is judged
-                # once (in its own test fold) and reused by every comparison.
-                judges["baseline"] = (template.ablation("baseline"), -1)
-            fitted = None
-            if aligned:
-                train_labels = [lb for lb in labels if lb.item in train]
-                fitted = await self._fitted(
-                    f, train_labels, [by_id[i] for i in train_ids], units=len(train_ids)
+        fits = sum(len(tr) for tr, _ in folds) if aligned else 0
+        total = len(expert) * (len(self.variants) + curve) + fits * (1 + curve)
+        total += (self.repeats - 1) * (len(expert) * len(aligned) + fits)
+        self.progress.start("evaluating", total)
+        data: EvaluationData | None = None
+        for r in range(self.repeats):
+            repeat_folds = folds if r == 0 else grouped_kfold(items, self.folds, self.seed + r)
+            run = await self._repeat(r, repeat_folds, labels, by_id, pairs_of, store)
+            if data is not None and "baseline" in self.variants:
+                run.judgements["baseline"] = data.judgements["baseline"]
+            if data is None:
+                data = EvaluationData(
+                    folds=run.folds,
+                    fold_of=run.fold_of,
+                    expert=expert,
+                    judgements=run.judgements,
+                    memories=run.memories,
+                    reflection_gaps=run.reflection_gaps,
                 )
-                if fitted.memory_ is not None:
-                    data.memories[f] = fitted.memory_
-                    if gaps := fitted.memory_.reflection_gaps():
-                        data.reflection_gaps[f] = gaps
-                judges.update({v: (fitted.ablation(v), f) for v in aligned})
-            test_items = [by_id[i] for i in test_ids]
-            await self._predict(judges, test_items, pairs_of, store, data.judgements)
-            if fitted is not None:
-                for v in aligned:
-                    check_no_leak(
-                        fitted,
-                        [data.judgements[v][(i, d)] for i in test_ids for d in pairs_of[i]],
-                        train,
-                    )
+            data.repeats.append(run)
+        assert data is not None
         data.leakage_checked = bool(aligned)
         if self.learning_curve and aligned:
             await self._curve(labels, by_id, folds, pairs_of, store, data)
         data.usage_alignment = self._alignment_usage
         # Summed over the judgements themselves, stored ones included: a resumed run reports
         # what every process spent on them, not only the last one (provider counters would).
+        # The baseline's are shared by every repeat: counted once.
         data.usage_scoring = sum(
             (
                 j.usage
-                for by in [*data.judgements.values(), *data.curve.values()]
+                for by in [
+                    *(
+                        by
+                        for n, run in enumerate(data.repeats)
+                        for v, by in run.judgements.items()
+                        if n == 0 or v != "baseline"
+                    ),
+                    *data.curve.values(),
+                ]
                 for j in by.values()
             ),
             Usage(),
         )
         return data
+
+    async def _repeat(
+        self,
+        repeat: int,
+        folds: Folds,
+        labels: Sequence[Label],
+        by_id: dict[str, Item],
+        pairs_of: dict[str, list[str]],
+        store: JudgementStore,
+    ) -> RepeatData:
+        """One pass of the cross-validation over ``folds``; the baseline only in the first
+        (later repeats reuse its judgements)."""
+        fold_of = {i: f for f, (_, test) in enumerate(folds) for i in test}
+        run = RepeatData(
+            fold_seed=self.seed + repeat,
+            folds=folds,
+            fold_of=fold_of,
+            judgements={v: {} for v in self.variants},
+        )
+        template = self._template()
+        aligned: list[Variant] = [v for v in self.variants if v != "baseline"]  # type: ignore[misc]
+        tag = f"-r{repeat}" if repeat else ""
+        status = f" (repeat {repeat + 1} of {self.repeats})" if self.repeats > 1 else ""
+        for f, (train_ids, test_ids) in enumerate(folds):
+            train = set(train_ids)
+            judges: dict[str, tuple[Judge, int]] = {}
+            if "baseline" in self.variants and repeat == 0:
+                # The baseline needs no training: fold -1 in the store; each item is judged
+                # once (in its own test fold) and reused by every comparison and repeat.
+                judges["baseline"] = (template.ablation("baseline"), -1)
+            fitted = None
+            if aligned:
+                train_labels = [lb for lb in labels if lb.item in train]
+                fitted = await self._fitted(
+                    f,
+                    train_labels,
+                    [by_id[i] for i in train_ids],
+                    tag=tag,
+                    units=len(train_ids),
+                    repeat=repeat,
+                    status=status,
+                )
+                if fitted.memory_ is not None:
+                    run.memories[f] = fitted.memory_
+                    if gaps := fitted.memory_.reflection_gaps():
+                        run.reflection_gaps[f] = gaps
+                judges.update({v: (fitted.ablation(v), f) for v in aligned})
+            test_items = [by_id[i] for i in test_ids]
+            await self._predict(judges, test_items, pairs_of, store, run.judgements, repeat=repeat)
+            if fitted is not None:
+                for v in aligned:
+                    check_no_leak(
+                        fitted,
+                        [run.judgements[v][(i, d)] for i in test_ids for d in pairs_of[i]],
+                        train,
+                    )
+        return run
 
     def _settings(self, items: Sequence[Item], labels: Sequence[Label]) -> dict[str, object]:
         """What decides the stored results; variants and curve sizes may grow on resume."""
@@ -251,6 +354,8 @@ class Evaluator:
         tag: str = "",
         *,
         units: int = 0,
+        repeat: int = 0,
+        status: str = "",
     ) -> Judge:
         """The fold's fitted judge: loaded from the run folder when it holds the same fit,
         else fitted (and saved there). ``units`` advance the progress bar either way."""
@@ -279,14 +384,21 @@ class Evaluator:
                         # A reflection that failed (a server error, say) is retried, not
                         # frozen into every later run; only its batches cost calls.
                         return await self._refit(
-                            fold, tag, path, loaded, train_labels, train_items, units, retry=True
+                            fold,
+                            status or tag,
+                            path,
+                            loaded,
+                            train_labels,
+                            train_items,
+                            units,
+                            retry=True,
                         )
                     self.progress.advance(units)
                     return loaded
             except JudgeAlignError:
                 pass  # a damaged checkpoint is refitted; the response cache makes it cheap
         return await self._refit(
-            fold, tag, path, self._fold_judge(), train_labels, train_items, units
+            fold, status or tag, path, self._fold_judge(repeat), train_labels, train_items, units
         )
 
     async def _refit(
@@ -325,6 +437,8 @@ class Evaluator:
         pairs_of: dict[str, list[str]],
         store: JudgementStore,
         out: dict[str, dict[tuple[str, str], Judgement]],
+        *,
+        repeat: int = 0,
     ) -> None:
         """Judge every item with every variant, one item's dimensions and variants in a row.
 
@@ -337,14 +451,14 @@ class Evaluator:
 
         async def one_dim(it: Item, dim: str) -> None:
             for variant, (judge, fold) in judges.items():
-                j = store.get(variant, fold, it.id, dim)
+                j = store.get(variant, fold, it.id, dim, repeat=repeat if fold >= 0 else 0)
                 if j is not None:
                     out[variant][(it.id, dim)] = j
                     self.progress.advance()
                     continue
 
                 def record(j: Judgement, variant: str = variant, fold: int = fold) -> None:
-                    store.add(variant, fold, j)
+                    store.add(variant, fold, j, repeat=repeat if fold >= 0 else 0)
                     out[variant][j.key] = j
                     self.progress.advance()
 

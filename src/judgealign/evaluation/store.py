@@ -12,11 +12,13 @@ from judgealign.data.jsonl import repair_torn_tail
 from judgealign.judge.failures import redo_on_resume
 from judgealign.judge.judgement import Judgement
 
-Key = tuple[str, int, str, str]  # variant, fold, item, dimension
+Key = tuple[str, int, int, str, str]  # variant, repeat, fold, item, dimension
 
 
 class JudgementStore:
-    """JSON Lines of ``{"variant", "fold", "judgement"}``, flushed and fsynced per record.
+    """JSON Lines of ``{"variant", "fold", "judgement"}``, flushed and fsynced per record;
+    ``"repeat"`` too for the repeats of a repeated cross-validation after the first (a line
+    without it is repeat 0, so folders written before repeats existed resume as they were).
 
     A torn last line (the process was killed mid-write) is cut on open, so the next record
     starts on a line of its own; finished lines are never touched. Judgements that
@@ -45,22 +47,37 @@ class JudgementStore:
                     continue
                 if redo_on_resume(j, self.retry_failed):
                     continue
-                self.records[(str(data["variant"]), int(data["fold"]), j.item, j.dimension)] = j
+                key = (
+                    str(data["variant"]),
+                    int(data.get("repeat", 0)),
+                    int(data["fold"]),
+                    j.item,
+                    j.dimension,
+                )
+                self.records[key] = j
 
-    def get(self, variant: str, fold: int, item: str, dimension: str) -> Judgement | None:
-        return self.records.get((variant, fold, item, dimension))
+    def get(
+        self, variant: str, fold: int, item: str, dimension: str, *, repeat: int = 0
+    ) -> Judgement | None:
+        return self.records.get((variant, repeat, fold, item, dimension))
 
-    def done(self, variant: str, fold: int) -> set[tuple[str, str]]:
-        return {(k[2], k[3]) for k in self.records if k[0] == variant and k[1] == fold}
+    def done(self, variant: str, fold: int, *, repeat: int = 0) -> set[tuple[str, str]]:
+        return {
+            (k[3], k[4])
+            for k in self.records
+            if k[0] == variant and k[1] == repeat and k[2] == fold
+        }
 
-    def add(self, variant: str, fold: int, judgement: Judgement) -> None:
-        self.records[(variant, fold, judgement.item, judgement.dimension)] = judgement
+    def add(self, variant: str, fold: int, judgement: Judgement, *, repeat: int = 0) -> None:
+        self.records[(variant, repeat, fold, judgement.item, judgement.dimension)] = judgement
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(
-            {"variant": variant, "fold": fold, "judgement": judgement.model_dump(mode="json")}
-        )
+        record: dict[str, object] = {"variant": variant, "fold": fold}
+        if repeat:
+            record["repeat"] = repeat
+        record["judgement"] = judgement.model_dump(mode="json")
+        line = json.dumps(record)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()

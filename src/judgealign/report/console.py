@@ -7,7 +7,13 @@ from rich.console import Console
 from rich.table import Table
 
 from judgealign.report.model import EvaluationReport
-from judgealign.report.table import COLUMNS, footer_lines, reference_lines, summary_rows
+from judgealign.report.table import (
+    COLUMNS,
+    footer_lines,
+    plan_lines,
+    reference_lines,
+    summary_rows,
+)
 
 # Dropped first when the terminal is narrow; the MAE columns are what the table is for (the
 # reference levels then go under the table: a judge is never shown without them).
@@ -64,3 +70,5 @@ def render_console(report: EvaluationReport, console: Console | None = None) -> 
     for line in lines:
         style = "bold yellow" if line.startswith("WARNING") else "dim"
         console.print(line, style=style, highlight=False)
+    for line in plan_lines(report):
+        console.print(line, highlight=False, style="dim" if line.startswith(" ") else "")

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from judgealign.report.html_judgements import judgement_section, learned_section
+from judgealign.report.html_plan import plan_section
 from judgealign.report.html_tables import (
     agreement_table,
     config_table,
@@ -29,6 +30,7 @@ from judgealign.report.plots import (
     mae_plot,
 )
 from judgealign.report.svg import esc
+from judgealign.report.table import describe_statistics, human_lines
 
 JUDGEMENT_ROWS = 2000
 
@@ -98,6 +100,13 @@ def _warnings(report: EvaluationReport) -> str:
             "of n from n: the confidence intervals and p-values here are too narrow and too "
             "small. Rerun without a draw size for honest intervals."
         )
+    if c.bootstrap == "item" and c.draw_size is None and c.n_groups < c.n_items:
+        out.append(
+            f"<strong>Items resampled one by one.</strong> {esc(c.n_items)} items share "
+            f"{esc(c.n_groups)} inputs, so they are not independent: these intervals are too "
+            "narrow and the p-values too small. Rerun with <code>--bootstrap auto</code> (the "
+            "default) to resample whole input groups."
+        )
     if not report.leakage_checked:
         out.append(
             "<strong>Leakage not checked.</strong> This run did not verify that no test item's "
@@ -107,6 +116,17 @@ def _warnings(report: EvaluationReport) -> str:
     if failed:
         out.append(f"<strong>{failed} failed judgement(s)</strong> are left out of the metrics.")
     return "".join(f'<div class="warning" role="alert">{w}</div>' for w in out)
+
+
+def _humans(report: EvaluationReport) -> str:
+    lines = human_lines(report)
+    if not lines:
+        return ""
+    return (
+        "<h3>Human raters</h3><ul class='explain'>"
+        + "".join(f"<li>{esc(line)}</li>" for line in lines)
+        + "</ul>"
+    )
 
 
 def _dimensions_table(report: EvaluationReport) -> str:
@@ -211,7 +231,8 @@ def render_html(report: EvaluationReport) -> str:
         f"created {esc(report.created)}.</p></header>",
         _warnings(report),
         "<nav><a href='#config'>Run</a><a href='#summary'>Summary</a>"
-        "<a href='#plots'>Plots</a><a href='#learned'>What the judge learned</a>"
+        "<a href='#plots'>Plots</a><a href='#plan'>How many labels?</a>"
+        "<a href='#learned'>What the judge learned</a>"
         "<a href='#judgements'>Judgements</a></nav>",
         "<section id='config'><h2>Run</h2>",
         f"<div class='scroll'>{config_table(report)}</div>",
@@ -222,16 +243,21 @@ def render_html(report: EvaluationReport) -> str:
         notes,
         "</section>",
         "<section id='summary'><h2>Summary</h2>",
-        "<p class='explain'>MAE against the expert (lower is better) with "
-        f"{esc(c.ci_method)} bootstrap intervals. Δ is the paired change against the baseline "
+        "<p class='explain'>MAE against the expert (lower is better) with bootstrap "
+        "intervals. Δ is the paired change against the baseline "
         "on the same items (negative is better; green when the whole interval is below zero, "
         "red when above); Holm p is adjusted across dimensions per variant, bold below "
         "0.05.</p>",
+        "<ul class='explain method'>"
+        + "".join(f"<li>{esc(line)}</li>" for line in describe_statistics(report))
+        + "</ul>",
         f"<div class='scroll'>{summary_table(report)}</div>",
+        _humans(report),
         "<h3>Agreement by variant</h3>",
         f"<div class='scroll'>{agreement_table(report)}</div>",
         "</section>",
         f"<section id='plots'><h2>Plots</h2>{_plots(report)}</section>",
+        f"<section id='plan'><h2>How many labels?</h2>{plan_section(report)}</section>",
         "<section id='learned'><h2>What the judge learned</h2>",
         learned_section(report),
         "</section>",

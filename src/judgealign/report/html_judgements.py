@@ -56,7 +56,7 @@ class _Lookup:
     def __init__(self, report: EvaluationReport) -> None:
         self.guidelines: dict[tuple[int, str], LearnedGuideline] = {}
         self.any_fold: dict[str, LearnedGuideline] = {}
-        for m in report.memory:
+        for m in first_repeat(report.memory):
             for g in m.guidelines:
                 self.guidelines[(m.fold, g.id)] = g
                 self.any_fold.setdefault(g.id, g)  # ids hash dimension and text
@@ -64,6 +64,21 @@ class _Lookup:
 
     def guideline(self, fold: int, gid: str) -> LearnedGuideline | None:
         return self.guidelines.get((fold, gid)) or self.any_fold.get(gid)
+
+
+def first_repeat(memory: Sequence[FoldMemory]) -> list[FoldMemory]:
+    """The first repeat's fold memories: with repeated cross-validation the page shows one
+    repeat's judges (report.json has every repeat's)."""
+    return [m for m in memory if m.repeat == 0]
+
+
+def _repeats_note(report: EvaluationReport) -> str:
+    if report.config.repeats <= 1:
+        return ""
+    return (
+        f"<p class='note'>The first of {report.config.repeats} repeats of the cross-validation "
+        "is shown; report.json holds every repeat's.</p>"
+    )
 
 
 # -- what the judge learned ------------------------------------------------------------------
@@ -117,14 +132,15 @@ def learned_section(report: EvaluationReport) -> str:
         )
         return f"<p class='explain'>{esc(why)}</p>"
     by_dim: dict[str, list[FoldMemory]] = defaultdict(list)
-    for m in report.memory:
+    for m in first_repeat(report.memory):
         by_dim[m.dimension].append(m)
     parts = [
+        _repeats_note(report),
         "<p class='explain'>The guidelines each fold's judge distilled from its training "
         "labels (the held-out fold's labels never reach it), most support first. Support is "
         "the number of expert labels behind a guideline. The semantic and full variants read "
         "these guidelines; the episodic and full variants also retrieve the labelled "
-        "examples.</p>"
+        "examples.</p>",
     ]
     for dim in _order(report.config.dimensions, list(by_dim)):
         if dim not in by_dim:
@@ -221,7 +237,8 @@ def judgement_section(report: EvaluationReport, limit: int = 2000) -> str:
     na = {d.id: d.scale.na_value for d in report.rubric.dimensions}
     groups: dict[tuple[str, str], list[JudgementRecord]] = defaultdict(list)
     for r in report.judgements:
-        groups[(r.judgement.dimension, r.variant)].append(r)
+        if r.repeat == 0:
+            groups[(r.judgement.dimension, r.variant)].append(r)
     if not groups:
         return "<p class='note'>No judgements in this report.</p>"
     lookup = _Lookup(report)
@@ -235,7 +252,7 @@ def judgement_section(report: EvaluationReport, limit: int = 2000) -> str:
     )  # fmt: skip
     dims = _order(report.config.dimensions, [d for d, _ in groups])
     variants = _order(report.config.variants, [v for _, v in groups])
-    parts = []
+    parts = [_repeats_note(report)]
     for dim in dims:
         present = [v for v in variants if (dim, v) in groups]
         if not present:

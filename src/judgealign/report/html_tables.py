@@ -8,12 +8,13 @@ rationales and error messages come from models and user files and must never bec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from judgealign.providers.types import Usage
 from judgealign.report.model import EvaluationReport, Interval
 from judgealign.report.svg import esc
-from judgealign.report.table import fmt_num
+from judgealign.report.table import describe_statistics, fmt_num, fmt_spread
 
 DASH = "—"
 
@@ -24,7 +25,7 @@ def fmt_p(p: float | None) -> str:
     >>> fmt_p(0.0001), fmt_p(0.0312)
     ('<0.001', '0.031')
     """
-    if p is None:
+    if p is None or math.isnan(p):
         return DASH
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -68,7 +69,7 @@ def config_table(report: EvaluationReport) -> str:
     """The run configuration as a two-column table."""
     c = report.config
     rubric = f"{c.rubric_id} — {report.rubric.name}" if report.rubric.name else c.rubric_id
-    ci = f"{c.ci_method} bootstrap, {c.n_resamples:,} resamples"
+    ci = describe_statistics(report)[0].removeprefix("CIs: ")
     ci += f", {c.draw_size} items per draw" if c.draw_size is not None else ", n-from-n draws"
     rows = [
         ("Name", c.name or DASH),
@@ -81,6 +82,12 @@ def config_table(report: EvaluationReport) -> str:
         ("Items (groups)", f"{c.n_items} ({c.n_groups} groups)"),
         ("Labels", str(c.n_labels)),
         ("Folds / seed", f"{c.folds} / {c.seed}"),
+        (
+            "Repeats",
+            f"{c.repeats} (fold and judge seeds {c.seed}–{c.seed + c.repeats - 1})"
+            if c.repeats > 1
+            else "1",
+        ),
         ("Confidence intervals", ci),
         ("Leakage checked", "yes" if report.leakage_checked else "NO"),
         ("Wall time", fmt_seconds(report.wall_seconds)),
@@ -119,13 +126,31 @@ def usage_table(report: EvaluationReport) -> str:
     return f'<table class="usage"><thead>{head}</thead><tbody>{body}</tbody></table>'
 
 
-def _iv_cell(iv: Interval | None, cls: str = "num", signed: bool = False) -> str:
+def _iv_cell(
+    iv: Interval | None, cls: str = "num", signed: bool = False, spread: list[float] | None = None
+) -> str:
     if iv is None:
         return f'<td class="{cls}">{DASH}</td>'
     f = "+.2f" if signed else ".2f"
-    return (
-        f'<td class="{cls}">{iv.estimate:{f}}<br><small>[{iv.low:{f}}, {iv.high:{f}}]</small></td>'
+    sd = fmt_spread(spread or [])
+    extra = (
+        f"<br><small title='spread of the MAE across {len(spread or [])} repeats'>"
+        f"{esc(sd.strip())}</small>"
+        if sd
+        else ""
     )
+    bounds = (
+        "no interval"
+        if math.isnan(iv.low) or math.isnan(iv.high)
+        else f"[{iv.low:{f}}, {iv.high:{f}}]"
+    )
+    return f'<td class="{cls}">{iv.estimate:{f}}<br><small>{bounds}</small>{extra}</td>'
+
+
+def _bounds(d: Interval) -> str:
+    if math.isnan(d.low) or math.isnan(d.high):
+        return "no test: one input group" if d.unit == "cluster" else "no test: one item"
+    return f"[{d.low:+.2f}, {d.high:+.2f}]"
 
 
 def summary_table(report: EvaluationReport) -> str:
@@ -153,7 +178,9 @@ def summary_table(report: EvaluationReport) -> str:
         n = max((r.n_items for r in per if r is not None), default=0)
         cells = [f"<th scope='row'>{esc(dim)}</th>", _td(str(n), "num")]
         for v, res in zip(variants, per, strict=True):
-            cells.append(_iv_cell(res.mae if res else None))
+            cells.append(
+                _iv_cell(res.mae if res else None, spread=res.mae_repeats if res else None)
+            )
             if v == "baseline":
                 continue
             comp = report.comparison(dim, v)
@@ -169,7 +196,7 @@ def summary_table(report: EvaluationReport) -> str:
             )
             cells.append(
                 f'<td class="{cls}" title="{esc(tip)}">{esc(f"{d.estimate:+.2f}{rel}")}'
-                f"<br><small>[{d.low:+.2f}, {d.high:+.2f}]</small></td>"
+                f"<br><small>{_bounds(d)}</small></td>"
             )
             sig = "num sig" if comp.p_holm < 0.05 else "num"
             cells.append(
@@ -180,7 +207,13 @@ def summary_table(report: EvaluationReport) -> str:
         cells.append(_td(fmt_num(ref.median_predictor_mae if ref else None), "num"))
         cells.append(_td(fmt_num(ref.calibrated_baseline_mae if ref else None), "num"))
         hh = ref.human_human_mae if ref else None
-        hh_tip = f"{ref.n_multi_rated} multi-rated items" if ref and hh is not None else ""
+        hh_tip = ""
+        if ref is not None and hh is not None:
+            hh_tip = f"{ref.n_multi_rated} multi-rated items"
+            if ref.human_human is not None:
+                hh_tip += f", CI [{ref.human_human.low:.2f}, {ref.human_human.high:.2f}]"
+            if ref.human_alpha is not None:
+                hh_tip += f", Krippendorff's alpha among raters {ref.human_alpha:.2f}"
         cells.append(_td(fmt_num(hh), "num", hh_tip))
         rows.append("<tr>" + "".join(cells) + "</tr>")
     if not rows:
@@ -213,7 +246,7 @@ def agreement_table(report: EvaluationReport) -> str:
             _td(r.variant, f"variant v-{r.variant}"),
             _td(str(r.n_items), "num"),
             _td(str(r.n_scored), "num"),
-            _iv_cell(r.mae),
+            _iv_cell(r.mae, spread=r.mae_repeats),
             _iv_cell(r.bias, signed=True),
             _td(fmt_pct(r.exact_agreement), "num"),
             _td(fmt_pct(r.within_one), "num"),

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from judgealign.report.model import EvaluationReport
-from judgealign.report.table import COLUMNS, fmt_interval, fmt_num, footer_lines, summary_rows
+from judgealign.report.table import (
+    COLUMNS,
+    fmt_interval,
+    fmt_num,
+    fmt_spread,
+    footer_lines,
+    summary_rows,
+)
 
 
 def _cell(text: str) -> str:
@@ -72,6 +79,59 @@ def render_markdown(report: EvaluationReport, reference: str = "baseline") -> st
                 ]
             )
     lines += _table(detail_cols, detail)
+    if cfg.repeats > 1:
+        lines += ["", f"## MAE in each of the {cfg.repeats} repeats of the cross-validation", ""]
+        header = ["Dimension", "Variant", *(f"repeat {r + 1}" for r in range(cfg.repeats)), "sd"]
+        spread = []
+        for r in report.results:
+            if r.mae_repeats:
+                cells = [fmt_num(x) for x in r.mae_repeats]
+                cells += ["—"] * (cfg.repeats - len(cells))
+                spread.append(
+                    [r.dimension, r.variant, *cells, fmt_spread(r.mae_repeats).strip()[3:]]
+                )
+        lines += _table(header, spread)
+    if report.plan is not None and report.plan.dimensions:
+        lines += ["", "## How many labels?", ""]
+        rows_plan = []
+        for d in report.plan.dimensions:
+            power = "—"
+            if d.change is not None and d.power_now is not None:
+                power = f"{d.power_now:.0%} → {d.power:.0%} (change {d.change:.2f})"
+            rows_plan.append(
+                [
+                    d.dimension,
+                    d.variant,
+                    f"{d.pilot_labels} ({d.pilot_groups})",
+                    f"{d.width_now:.2f} → {d.width:.2f}",
+                    "> 20,000 items" if d.labels_for_width is None else str(d.labels_for_width),
+                    power,
+                    "—"
+                    if d.change is None
+                    else (
+                        "> 20,000 items" if d.labels_for_power is None else str(d.labels_for_power)
+                    ),
+                ]
+            )
+        unit = "groups" if report.plan.unit == "cluster" else "items"
+        lines += _table(
+            [
+                "Dimension",
+                "Judge",
+                f"Pilot labels ({unit})",
+                "MAE CI width now → target",
+                "Labels for width",
+                "Power now → target",
+                "Labels for power",
+            ],
+            rows_plan,
+        )
+        lines += [f"- no plan for {why}" for why in report.plan.skipped]
+        lines += [
+            "",
+            "Planned by simulation from this run's errors (whole input groups drawn); see the "
+            "HTML report for the method and its assumptions.",
+        ]
     if report.learning_curve:
         lines += ["", "## Learning curve (MAE by labels used for alignment)", ""]
         curve = [

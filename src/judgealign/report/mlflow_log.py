@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from judgealign.errors import ConfigError
 from judgealign.report.model import EvaluationReport
 
@@ -44,6 +46,9 @@ def report_params(report: EvaluationReport) -> dict[str, str]:
     for key, value in cfg.params.items():
         out[f"judge.{key}"] = str(value)
     out["judgealign_version"] = report.judgealign_version
+    from judgealign.report.table import describe_statistics
+
+    out["statistics"] = "; ".join(describe_statistics(report))
     return {k: v[:_MAX_PARAM] for k, v in out.items()}
 
 
@@ -63,6 +68,8 @@ def report_metrics(report: EvaluationReport) -> dict[str, float]:
                 out[f"{key}.{name}"] = float(value)
         out[f"{key}.n_scored"] = float(r.n_scored)
         out[f"{key}.failed"] = float(r.failed)
+        if len(r.mae_repeats) > 1:
+            out[f"{key}.mae_sd_repeats"] = float(np.std(r.mae_repeats, ddof=1))
     for c in report.comparisons:
         key = f"{c.variant}_vs_{c.reference}.{c.dimension}"
         out[f"{key}.delta"] = c.delta.estimate
@@ -77,6 +84,21 @@ def report_metrics(report: EvaluationReport) -> dict[str, float]:
             out[f"calibrated_baseline.{ref.dimension}.mae"] = ref.calibrated_baseline_mae
         if ref.human_human_mae is not None:
             out[f"human_human.{ref.dimension}.mae"] = ref.human_human_mae
+        if ref.human_human is not None:
+            out[f"human_human.{ref.dimension}.mae_low"] = ref.human_human.low
+            out[f"human_human.{ref.dimension}.mae_high"] = ref.human_human.high
+        if ref.human_alpha is not None:
+            out[f"human_human.{ref.dimension}.alpha"] = ref.human_alpha
+    if report.plan is not None:
+        for d in report.plan.dimensions:
+            key = f"plan.{d.dimension}"
+            out[f"{key}.width_now"] = d.width_now
+            if d.labels_for_width is not None:
+                out[f"{key}.labels_for_width"] = float(d.labels_for_width)
+            if d.power_now is not None:
+                out[f"{key}.power_now"] = d.power_now
+            if d.labels_for_power is not None:
+                out[f"{key}.labels_for_power"] = float(d.labels_for_power)
     for phase, usage in (("alignment", report.usage_alignment), ("scoring", report.usage_scoring)):
         out[f"usage.{phase}.calls"] = float(usage.calls)
         out[f"usage.{phase}.prompt_tokens"] = float(usage.prompt_tokens)

@@ -7,6 +7,8 @@ beat. Keeping the formatting here means the console and the Markdown file never 
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 
 from judgealign.report.model import EvaluationReport, Interval
@@ -43,12 +45,19 @@ def fmt_interval(iv: Interval | None, digits: int = 2) -> str:
     """
     if iv is None:
         return "—"
+    if math.isnan(iv.low) or math.isnan(iv.high):
+        return f"{iv.estimate:.{digits}f} [—]"
     return f"{iv.estimate:.{digits}f} [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
 
 
 def fmt_p(p: float | None) -> str:
-    """p-values to two significant digits, with a floor instead of a misleading zero."""
-    if p is None:
+    """p-values to two significant digits, with a floor instead of a misleading zero; an em
+    dash where there is no test (NaN: fewer than two units to resample).
+
+    >>> fmt_p(0.0004), fmt_p(0.042), fmt_p(float("nan"))
+    ('<0.001', '0.04', '—')
+    """
+    if p is None or math.isnan(p):
         return "—"
     if p < 0.001:
         return "<0.001"
@@ -61,7 +70,7 @@ def fmt_num(x: float | None, digits: int = 2, signed: bool = False) -> str:
     >>> fmt_num(None), fmt_num(0.12345), fmt_num(0.5, signed=True)
     ('—', '0.12', '+0.50')
     """
-    if x is None:
+    if x is None or math.isnan(x):
         return "—"
     return f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
 
@@ -78,6 +87,57 @@ def fmt_score(x: float | None, na_value: int | None = None) -> str:
     if na_value is not None and x == na_value:
         return "N/A"
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def fmt_spread(per_repeat: list[float], digits: int = 2) -> str:
+    """`` sd 0.03`` (the standard deviation of a variant's MAE across repeats), or nothing
+    with fewer than two repeats.
+
+    >>> fmt_spread([0.5, 0.6, 0.7]), fmt_spread([])
+    (' sd 0.10', '')
+    """
+    kept = [x for x in per_repeat if not math.isnan(x)]
+    if len(kept) < 2:
+        return ""
+    return f" sd {statistics.stdev(kept):.{digits}f}"
+
+
+def describe_statistics(report: EvaluationReport) -> list[str]:
+    """How the intervals and tests were made, in words: every report says it.
+
+    >>> describe_statistics(report)[0]  # doctest: +SKIP
+    'CIs: 95% bca bootstrap over 40 input groups (...), 10000 resamples, ...'
+    """
+    cfg = report.config
+    intervals = [r.mae for r in report.results if r.mae is not None]
+    level = f"{intervals[0].confidence:.0%} " if intervals else ""
+    groups = max((iv.n_groups or 0 for iv in intervals), default=0) or cfg.n_groups
+    if cfg.bootstrap == "cluster":
+        unit = (
+            f"over {groups} input groups (items sharing an input are resampled together: "
+            "they are not independent)"
+        )
+    else:
+        unit = "over items"
+        if cfg.n_groups < cfg.n_items:
+            unit += " (although items share inputs: these intervals are too narrow)"
+    widened = ", widened for small samples" if any(iv.expanded for iv in intervals) else ""
+    lines = [f"CIs: {level}{cfg.ci_method} bootstrap {unit}, {cfg.n_resamples} resamples{widened}"]
+    test = "groups" if cfg.bootstrap == "cluster" else "items"
+    if cfg.repeats > 1:
+        test += f" x {cfg.repeats} repeats"
+    lines.append(
+        "change = aligned - baseline MAE (negative is better); paired bootstrap p resampling "
+        f"{test}, Holm across dimensions"
+    )
+    if cfg.repeats > 1:
+        lines.append(
+            f"{cfg.repeats} repeats of the grouped CV (fold and judge seeds {cfg.seed}.."
+            f"{cfg.seed + cfg.repeats - 1}): MAE over each item's error averaged across repeats; "
+            "sd = spread of a variant's MAE across repeats (alignment variance, not in its CI); "
+            "the paired tests include it"
+        )
+    return lines
 
 
 def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[SummaryRow]:
@@ -111,7 +171,7 @@ def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[
                         variant,
                         str(res.n_scored),
                         fmt_interval(base.mae) if base is not None else "—",
-                        fmt_interval(res.mae),
+                        fmt_interval(res.mae) + fmt_spread(res.mae_repeats),
                         change,
                         p,
                         fmt_num(res.bias.estimate if res.bias else None, signed=True),
@@ -143,6 +203,27 @@ def reference_lines(report: EvaluationReport) -> list[str]:
     return out
 
 
+def human_lines(report: EvaluationReport) -> list[str]:
+    """Per dimension with several raters per item: how far they are from each other.
+
+    >>> human_lines(report)  # doctest: +SKIP
+    ['model_use: 3 raters on 12 items: human-human MAE 0.42 [0.30, 0.55], α 0.61']
+    """
+    out = []
+    for ref in report.references:
+        if ref.human_human is None:
+            continue
+        alpha = (
+            f", Krippendorff's α {fmt_num(ref.human_alpha)}" if ref.human_alpha is not None else ""
+        )
+        out.append(
+            f"{ref.dimension}: {ref.n_raters} raters on {ref.n_multi_rated} items: human-human "
+            f"MAE {fmt_interval(ref.human_human)}{alpha} (a judge nearer the experts than they "
+            "are to each other is fitting noise)"
+        )
+    return out
+
+
 def footer_lines(report: EvaluationReport) -> list[str]:
     """Run facts worth a glance under the table: calls, tokens, time, leakage check."""
     cfg = report.config
@@ -154,14 +235,14 @@ def footer_lines(report: EvaluationReport) -> list[str]:
         f"alignment: {ua.calls} calls, {ua.prompt_tokens + ua.completion_tokens} tokens; "
         f"scoring: {us.calls} calls, {us.prompt_tokens + us.completion_tokens} tokens; "
         f"wall {report.wall_seconds:.0f} s",
-        f"CIs: {cfg.ci_method} bootstrap, {cfg.n_resamples} resamples; change = aligned - "
-        "baseline MAE (negative is better), paired bootstrap p, Holm across dimensions",
+        *describe_statistics(report),
     ]
     if cfg.draw_size is not None:
         lines.append(
             f"WARNING: reference scheme ({cfg.draw_size} draws per resample) understates "
             "uncertainty; use the default n-of-n bootstrap for claims"
         )
+    lines.extend(human_lines(report))
     lines.append(
         "leakage check: passed (no test item in any judge's memory)"
         if report.leakage_checked
@@ -169,3 +250,47 @@ def footer_lines(report: EvaluationReport) -> list[str]:
     )
     lines.extend(report.notes)
     return lines
+
+
+# Below this many pilot groups the spread between groups is too poorly known to plan from.
+FEW_PILOT_GROUPS = 10
+
+
+def _labels(n: int | None) -> str:
+    return "more than the planner tries (20,000 items)" if n is None else f"~{n:,} labels"
+
+
+def plan_lines(report: EvaluationReport) -> list[str]:
+    """Per dimension, the labels needed (from the report's plan), one line each.
+
+    >>> plan_lines(report)[0]  # doctest: +SKIP
+    'labels needed, model_use (full; pilot: 24 labels in 4 groups): MAE ±0.10 ...'
+    """
+    plan = report.plan
+    if plan is None:
+        return []
+    out = []
+    for d in plan.dimensions:
+        unit = "groups" if plan.unit == "cluster" else "items"
+        head = (
+            f"labels needed, {d.dimension} ({d.variant}; pilot: {d.pilot_labels} labels, "
+            f"{d.pilot_groups} {unit}): "
+        )
+        now = f"now {d.width_now:.2f}"
+        parts = [f"MAE interval {d.width:.2f} wide ({now}): {_labels(d.labels_for_width)}"]
+        if d.change is not None and d.power_now is not None:
+            parts.append(
+                f"a change of {d.change:.2f} vs {d.reference} at {d.power:.0%} power "
+                f"(now {d.power_now:.0%}): {_labels(d.labels_for_power)}"
+            )
+        line = head + "; ".join(parts)
+        if d.pilot_groups < FEW_PILOT_GROUPS:
+            line += f" (rough: only {d.pilot_groups} pilot {unit})"
+        out.append(line)
+    out.extend(f"no plan for {why}" for why in plan.skipped)
+    if out:
+        out.append(
+            "  planned by simulation from this run's errors (`judgealign plan RUN --width W "
+            "--change D` for other targets)"
+        )
+    return out
