@@ -47,12 +47,13 @@ def save_judge(judge: Judge, path: str | Path) -> Path:
     return path
 
 
-def load_judge(path: str | Path, **params: Any) -> Judge:
+def load_judge(path: str | Path, *, tracking_uri: str | None = None, **params: Any) -> Judge:
     """Load a judge file; ``params`` replace stored parameters (``model=`` to score with
     another model, or provider objects to share caches).
 
     ``path`` may also be an MLflow artifact URI, ``runs:/RUN_ID/judge.json`` (the judge file
-    ``judgealign align --mlflow`` logs), read from the store ``MLFLOW_TRACKING_URI`` names.
+    ``judgealign align --mlflow`` logs), read from ``tracking_uri``, else the store
+    ``MLFLOW_TRACKING_URI`` names.
     Loading needs no model server: everything, embeddings included, is in the file. Files of
     the first schema load too; an option they used that judgealign no longer has is named in
     a warning (the judge then scores without it).
@@ -63,7 +64,7 @@ def load_judge(path: str | Path, **params: Any) -> Judge:
     from judgealign.data.mlflow_store import downloaded_artifact, is_artifact_uri
 
     if is_artifact_uri(path):
-        with downloaded_artifact(str(path)) as local:
+        with downloaded_artifact(str(path), tracking_uri) as local:
             if local.is_dir():
                 local = local / "judge.json"
             return _load_judge_file(local, str(path), **params)
