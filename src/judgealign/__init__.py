@@ -19,6 +19,9 @@ from judgealign.data.ratings import load_ratings
 from judgealign.demo.dataset import load_demo
 from judgealign.errors import ConfigError, DataError, JudgeAlignError, NotFittedError
 from judgealign.evaluation.experiment import evaluate
+from judgealign.integrations.mlflow import log_verdicts as log_mlflow_feedback
+from judgealign.integrations.mlflow import scorer as mlflow_scorer
+from judgealign.integrations.mlflow import scorers as mlflow_scorers
 from judgealign.judge.judge import Judge, clone
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
@@ -61,6 +64,9 @@ __all__ = [
     "load_labels",
     "load_ratings",
     "load_rubric",
+    "log_mlflow_feedback",
+    "mlflow_scorer",
+    "mlflow_scorers",
     "resolve_embedder",
     "resolve_llm",
     "save_judge",

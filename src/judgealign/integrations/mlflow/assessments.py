@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from judgealign.data.mlflow_store import connect, store_errors
+from judgealign.data.mlflow_store import connect, resolve_tracking_uri, store_errors
 from judgealign.judge.judge import Judge, provider_spec
 from judgealign.judge.judgement import Judgement
 
@@ -121,12 +121,13 @@ def log_verdicts(
     judgements: Sequence[Judgement],
     judge: Judge,
     *,
-    tracking_uri: str,
+    tracking_uri: str | None = None,
     names: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """Write judgements of trace items back to their traces as ``LLM_JUDGE`` feedback.
 
-    Item ids are trace ids (as ``mlflow:`` items have). A trace that already holds this
+    Item ids are trace ids (as ``mlflow:`` items have); the store is ``tracking_uri``, else
+    ``MLFLOW_TRACKING_URI``. A trace that already holds this
     judge's verdict (same judge digest and name) gets it updated in place, not a second one;
     the same verdict again is left alone. ``names`` maps dimensions to assessment names
     (default: the dimension id). Returns counts: ``logged``, ``updated``, ``unchanged``.
@@ -139,8 +140,9 @@ def log_verdicts(
 
     from judgealign.integrations.mlflow.logging import judge_digest
 
-    connect(tracking_uri)
-    tracing = TracingClient(tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri)
+    connect(uri)
+    tracing = TracingClient(uri)
     digest = judge_digest(judge)
     source = source_id(judge)
     counts = {"logged": 0, "updated": 0, "unchanged": 0}
@@ -148,7 +150,7 @@ def log_verdicts(
     for j in judgements:
         by_trace.setdefault(j.item, []).append(j)
     for trace_id, items in by_trace.items():
-        with store_errors(tracking_uri, f"read trace {trace_id}"):
+        with store_errors(uri, f"read trace {trace_id}"):
             info = tracing.get_trace_info(trace_id)
         mine: dict[str, Any] = {}
         for a in getattr(info, "assessments", None) or []:
@@ -163,7 +165,7 @@ def log_verdicts(
             name = (names or {}).get(j.dimension, j.dimension)
             feedback = feedback_from_judgement(j, judge, name=name, digest=digest)
             old = mine.get(name)
-            with store_errors(tracking_uri, f"write a verdict to trace {trace_id}"):
+            with store_errors(uri, f"write a verdict to trace {trace_id}"):
                 if old is None:
                     tracing.log_assessment(trace_id, feedback)
                     counts["logged"] += 1
