@@ -509,3 +509,49 @@ def test_unusable_stores_are_one_line_errors(
     }[case]
     assert expected in error
     assert not (tmp_path / "mlruns").exists()
+
+
+# -- the README's round trip ---------------------------------------------------------------
+def readme_blocks(heading: str = "## With MLflow") -> list[tuple[str, str]]:
+    """(language, code) of the fenced blocks under ``heading``, in order."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^```(\w+)\n(.*?)^```$", section, flags=re.MULTILINE | re.DOTALL)
+
+
+def test_readme_round_trip(
+    seeded: Seeded,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The README's MLflow section, as written: Python blocks run in one namespace, the
+    `judgealign` command line through the CLI, with only MLFLOW_TRACKING_URI set."""
+    import shlex
+
+    blocks = readme_blocks()
+    assert [lang for lang, _ in blocks] == ["python", "bash", "python"]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", seeded.server.uri)
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    try:
+        for lang, code in blocks:
+            if lang == "python":
+                exec(compile(code, "README.md", "exec"), namespace)
+                continue
+            command = " ".join(
+                line.rstrip("\\").strip()
+                for line in code.splitlines()
+                if line.strip() and not line.lstrip().startswith("#")
+            )
+            words = shlex.split(command)
+            assert words[0] == "judgealign"
+            _invoke(words[1:])
+    finally:
+        mlflow.set_tracking_uri(None)
+    out = capsys.readouterr().out
+    assert namespace["result"].metrics["imputation/mean"] > 0
+    assert "HUMAN expert" in out and "LLM_JUDGE judgealign:fake:mimic" in out
+    runs = mlflow.search_runs(experiment_names=["notebook-agent", "judgealign-ml-notebook"])
+    assert set(runs["tags.judgealign.kind"].dropna()) == {"alignment"}
+    assert len(runs) == 2  # the alignment run and MLflow's evaluation run
