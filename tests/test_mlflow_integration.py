@@ -350,6 +350,26 @@ def test_aligned_scorers_in_genai_evaluate(
     assert on_trace.value in (1, 2, 3)
 
 
+def test_scorers_share_one_loop_across_mlflows_worker_threads(
+    seeded: Seeded, tracking_env: str
+) -> None:
+    """A real HTTP provider (its connection pool belongs to an event loop) behind scorers that
+    MLflow calls from its thread pool: every row is scored, within the provider's limit."""
+    from judgealign.testing.server import OpenAICompatServer
+
+    rubric = ja.load_rubric(str(seeded.rubric_path))
+    rows = [{"inputs": {"question": f"What is {i} * 3?"}, "outputs": str(3 * i)} for i in range(12)]
+    with OpenAICompatServer() as srv:
+        llm = ja.resolve_llm(f"openai:test-model?base_url={srv.base_url}", concurrency=3)
+        scorers = ja.mlflow_scorers(ja.Judge(rubric, model=llm))
+        mlflow.set_experiment("threads")
+        result = mlflow.genai.evaluate(data=rows, scorers=scorers)
+        assert len(srv.chat_requests) == 2 * len(rows)
+        assert 1 <= srv.max_in_flight <= 3
+    assert result.metrics["correctness/mean"] == 2.0
+    assert result.metrics["clarity/mean"] == 2.0
+
+
 def test_scorers_map_failures_and_na_to_mlflow_conventions(seeded: Seeded) -> None:
     rubric = ja.load_rubric(str(seeded.rubric_path))
     broken = ja.mlflow_scorer(ja.Judge(rubric, model="fake:garbage"), "correctness")
