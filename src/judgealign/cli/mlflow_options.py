@@ -15,6 +15,14 @@ TrackingUriOption = Annotated[
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else SQLite in the run folder).",
     ),
 ]
+ReadTrackingUriOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI of mlflow: items, runs:/ judges and --mlflow-feedback "
+        "(default: $MLFLOW_TRACKING_URI).",
+    ),
+]
 ExperimentOption = Annotated[
     str | None, typer.Option(help="MLflow experiment (default: judgealign-RUBRIC).")
 ]

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from judgealign.cli.common import check_failures, load_items_and_refs, one_line_errors
-from judgealign.cli.mlflow_options import TrackingUriOption
+from judgealign.cli.mlflow_options import ReadTrackingUriOption
 from judgealign.cli.options import (
     DEFAULT_CACHE,
     CacheDirOption,
@@ -82,7 +82,7 @@ def score(
             help="Write the verdicts on MLflow traces back to them as LLM_JUDGE feedback."
         ),
     ] = False,
-    tracking_uri: TrackingUriOption = None,
+    tracking_uri: ReadTrackingUriOption = None,
 ) -> None:
     """Score items on every (or the given) rubric dimension; prints a summary."""
     opts = JudgeOptions(

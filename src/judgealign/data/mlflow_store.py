@@ -56,11 +56,13 @@ def shown_uri(uri: str) -> str:
 
     >>> shown_uri("https://bob:s3cret@mlflow.example.com/")
     'https://***@mlflow.example.com/'
+    >>> shown_uri("sqlite:////runs/x/mlflow.db")
+    'sqlite:////runs/x/mlflow.db'
     """
     parts = urlsplit(uri)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    if "@" not in parts.netloc:
+        return redact(uri)  # unsplitting would lose the slashes of sqlite:////abs/path
+    netloc = "***@" + parts.netloc.rsplit("@", 1)[1]
     return redact(urlunsplit(parts._replace(netloc=netloc)))
 
 
