@@ -29,6 +29,7 @@ from judgealign.cli.options import (
     SimilarityFloorOption,
 )
 from judgealign.data.mlflow_store import connect, resolve_tracking_uri
+from judgealign.data.mlflow_traces import is_mlflow_ref
 from judgealign.errors import ConfigError, DataError
 from judgealign.integrations.mlflow.logging import log_report, write_inputs_record
 from judgealign.judge.params import VARIANTS, Variant
@@ -118,8 +119,13 @@ def evaluate(
         # Fail on an unreachable or file:// store now, not after the whole evaluation.
         mlflow_uri = resolve_tracking_uri(tracking_uri, out)
         connect(mlflow_uri)
-    sources = [str(ratings)] if ratings is not None else [str(p) for p in items or []]
-    write_inputs_record(out, items=sources or [str(labels)], labels=labels or None)
+    # Where the data came from, for the run's MLflow datasets (a later `report --mlflow` too).
+    given = [ratings] if ratings is not None else list(items or [])
+    label_source = labels
+    if labels is not None and not is_mlflow_ref(labels):
+        label_source = str(Path(labels).resolve())
+    sources = [str(p.resolve()) for p in given] or [str(label_source)]
+    write_inputs_record(out, items=sources, labels=label_source)
     opts = JudgeOptions(
         model=model,
         reflection_model=reflection_model,
