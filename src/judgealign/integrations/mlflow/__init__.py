@@ -56,7 +56,16 @@ def scorers(
     names: Mapping[str, str] | None = None,
     **params: Any,
 ) -> list[JudgeScorer]:
-    """One MLflow GenAI scorer per dimension of ``judge`` (see ``scorer.scorers``)."""
+    """One MLflow GenAI scorer per dimension of ``judge`` (a ``Judge``, a judge file or
+    ``runs:/RUN_ID/judge.json``), for ``mlflow.genai.evaluate(data=..., scorers=...)``;
+    ``names`` maps dimensions to scorer (assessment) names. See ``scorer.scorers``.
+
+    >>> import judgealign as ja
+    >>> judge = ja.Judge(ja.load_rubric("ml-notebook"), model="fake:constant")
+    >>> [s.name for s in ja.mlflow_scorers(judge, ["model_use", "data_imputation"],
+    ...                                    names={"model_use": "model use"})]
+    ['model use', 'data_imputation']
+    """
     require_mlflow("an MLflow scorer")
     from judgealign.integrations.mlflow.scorer import scorers as build
 
@@ -66,7 +75,15 @@ def scorers(
 def scorer(
     judge: Judge | str | Path, dimension: str, *, name: str | None = None, **params: Any
 ) -> JudgeScorer:
-    """The MLflow GenAI scorer of one dimension of ``judge`` (see ``scorer.scorers``)."""
+    """The MLflow GenAI scorer of one dimension of ``judge`` (see ``scorers``); called
+    directly it returns one ``mlflow.entities.Feedback``.
+
+    >>> import judgealign as ja
+    >>> judge = ja.Judge(ja.load_rubric("ml-notebook"), model="fake:constant")
+    >>> feedback = ja.mlflow_scorer(judge, "model_use")(inputs={"task": "fit"}, outputs="print(1)")
+    >>> (feedback.value, feedback.source.source_type)
+    (2, 'LLM_JUDGE')
+    """
     require_mlflow("an MLflow scorer")
     from judgealign.integrations.mlflow.scorer import scorer as build
 
