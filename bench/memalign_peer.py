@@ -7,6 +7,18 @@
 SummEval has 16 summaries per article and folds keep an article's summaries together, so two
 folds need --limit 32.
 
+The labelled set can also be expert feedback on MLflow traces, read exactly as
+``judgealign evaluate --labels mlflow:...`` reads it (same items, labels and grouped folds)::
+
+    python bench/memalign_peer.py --rubric ml-notebook --dimension data_imputation \
+        --traces "mlflow:experiment=notebook-agent&map=imputation:data_imputation"
+
+The traces are only read (from --tracking-uri, else MLFLOW_TRACKING_URI): the worker logs its
+own copies, with the expert score as HUMAN feedback, into the run folder's SQLite store. Where
+several experts labelled a trace, MemAlign gets their mean (its feedback takes one value per
+trace) and judgealign's report their individual labels; N/A labels are left out (MemAlign has
+no N/A).
+
 Loads the ratings like bench/quality.py (same --limit/--seed/--folds, same grouped folds),
 serves the model and embedder over loopback with ``judgealign.serve.ModelServer`` (which also
 counts every call and token), and runs bench/_memalign_worker.py inside a separate virtualenv
@@ -32,13 +44,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, SHARED, peak_rss_mb, write_result
 from judgealign.data.folds import grouped_kfold
+from judgealign.data.item import Item
+from judgealign.data.label import Label
+from judgealign.data.mlflow_traces import read_traces
 from judgealign.data.ratings import load_ratings, rubric_for_ratings
 from judgealign.evaluation.bootstrap import bootstrap_ci, paired_bootstrap
 from judgealign.evaluation.metrics import median_predictor_mae
 from judgealign.judge.prompt import render_scale
 from judgealign.providers.types import ChatRequest
 from judgealign.rubric import load_rubric
-from judgealign.rubric.model import Dimension
+from judgealign.rubric.model import Dimension, Rubric
 from judgealign.serve import ModelServer
 from judgealign.testing.fake import FakeLLM
 from quality import BUILTIN, slug
@@ -119,6 +134,42 @@ def instructions_for(dim: Dimension, input_names: list[str]) -> str:
     return "\n\n".join(p for p in parts if p.strip())
 
 
+def from_traces(
+    ref: str, rubric_name: str | None, dimension: str | None, tracking_uri: str | None
+) -> tuple[str, Rubric, str, list[Item], list[Label]]:
+    """(name, rubric, dimension, items, one label per item) from expert feedback on traces."""
+    if rubric_name is None:
+        sys.exit("--traces needs --rubric (a built-in name or a YAML file) for the dimensions")
+    rubric = load_rubric(rubric_name)
+    traces = read_traces(ref, rubric, tracking_uri=tracking_uri)
+    print(traces.summary())
+    dims = [d for d in rubric.dimension_ids if any(lb.dimension == d for lb in traces.labels)]
+    dim_id = dimension or (dims[0] if dims else "")
+    if dim_id not in dims:
+        sys.exit(f"{ref}: no expert label on dimension {dim_id!r}; labelled: {', '.join(dims)}")
+    scale = rubric.dimension(dim_id).scale
+    by_item: dict[str, list[Label]] = {}
+    for lb in traces.labels:
+        if lb.dimension == dim_id and not scale.is_na(lb.score):
+            by_item.setdefault(lb.item, []).append(lb)
+    labels = [
+        Label(
+            item=item,
+            dimension=dim_id,
+            score=sum(lb.score for lb in group) / len(group),
+            rationale="\n".join(lb.rationale for lb in group if lb.rationale),
+            rater="mean" if len(group) > 1 else group[0].rater,
+        )
+        for item, group in by_item.items()
+    ]
+    # Every trace labelled on the dimension, N/A-only ones too: the folds are then the ones
+    # `judgealign evaluate` draws from the same reference (main leaves N/A-only ones out after).
+    on_dim = {lb.item for lb in traces.labels if lb.dimension == dim_id}
+    items = [it for it in traces.items if it.id in on_dim]
+    name = "mlflow-" + slug(traces.query.experiment or traces.experiment_id)
+    return name, rubric, dim_id, items, labels
+
+
 def _metrics(
     errors: dict[str, list[float]], expert: list[float], resamples: int, seed: int
 ) -> dict[str, Any]:
@@ -148,6 +199,14 @@ def _usage(total: dict[str, float], part: dict[str, Any]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, default=SHARED / "data/ratings/summeval_expert.jsonl")
+    ap.add_argument(
+        "--traces",
+        default=None,
+        help="expert feedback on MLflow traces instead of --data: "
+        "mlflow:experiment=NAME[&filter=...][&map=ASSESSMENT:DIMENSION]",
+    )
+    ap.add_argument("--rubric", default=None, help="rubric for --traces (built-in or YAML)")
+    ap.add_argument("--tracking-uri", default=None, help="--traces store: $MLFLOW_TRACKING_URI")
     ap.add_argument("--model", default="local:fast")
     ap.add_argument("--embedder", default="local")
     ap.add_argument("--folds", type=int, default=4)
@@ -165,23 +224,40 @@ def main() -> None:
     )
     ap.add_argument("--dry-run", action="store_true", help="fake model and embedder, 2 folds")
     args = ap.parse_args()
-    if not args.data.exists():
+    if args.traces is None and not args.data.exists():
         sys.exit(f"{args.data}: not found (the shared ratings live in ../shared/data/ratings)")
     if args.dry_run:
         args.folds, args.limit = 2, min(args.limit, 32)
 
-    name = args.data.stem
-    dims = [args.dimension] if args.dimension else None
-    ds = load_ratings(
-        args.data, limit=args.limit, dimensions=dims, seed=args.seed, per_group=args.per_group
-    )
-    dim_id = args.dimension or ds.dimensions[0]
-    rubric = load_rubric(BUILTIN[name]) if name in BUILTIN else rubric_for_ratings(ds, args.data)
+    if args.traces is not None:
+        name, rubric, dim_id, items, labels = from_traces(
+            args.traces, args.rubric, args.dimension, args.tracking_uri
+        )
+        items = items[: args.limit]
+        kept = {it.id for it in items}
+        labels = [lb for lb in labels if lb.item in kept]
+    else:
+        name = args.data.stem
+        dims = [args.dimension] if args.dimension else None
+        ds = load_ratings(
+            args.data, limit=args.limit, dimensions=dims, seed=args.seed, per_group=args.per_group
+        )
+        dim_id = args.dimension or ds.dimensions[0]
+        rubric = (
+            load_rubric(BUILTIN[name]) if name in BUILTIN else rubric_for_ratings(ds, args.data)
+        )
+        labels = [lb for lb in ds.labels if lb.dimension == dim_id]
+        labelled = {lb.item for lb in labels}
+        items = [it for it in ds.items if it.id in labelled]
     dim = rubric.dimension(dim_id)
-    labels = [lb for lb in ds.labels if lb.dimension == dim_id]
-    labelled = {lb.item for lb in labels}
-    items = [it for it in ds.items if it.id in labelled]
     splits = grouped_kfold(items, args.folds, args.seed)
+    labelled = {lb.item for lb in labels}
+    if len(labelled) < len(items):  # --traces: N/A-only traces are in the folds, not in the runs
+        splits = [
+            ([i for i in tr if i in labelled], [i for i in te if i in labelled])
+            for tr, te in splits
+        ]
+        items = [it for it in items if it.id in labelled]
     model_tag = "dry-run" if args.dry_run else slug(args.model)
     tag = f"memalign-{slug(name)}-{model_tag}"
     run_dir = args.run_dir or RESULTS.parent / "runs" / tag
@@ -274,6 +350,7 @@ def main() -> None:
         "peer": "mlflow MemAlignOptimizer 3.18.0",
         "dry_run": args.dry_run,
         "data": name,
+        "traces": args.traces,
         "model": model_name,
         "embedder": "fake" if args.dry_run else args.embedder,
         "folds": args.folds,

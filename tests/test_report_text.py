@@ -124,12 +124,15 @@ def test_markdown_cells_escape_pipes_and_newlines() -> None:
     assert all(ln.count(" | ") == 1 for ln in (lines[0], lines[2]))
 
 
-def test_mlflow_logging_offline(report: EvaluationReport, tmp_path: Path) -> None:
+def test_mlflow_logging_offline(
+    report: EvaluationReport, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("mlflow", reason="MLflow logging needs the mlflow extra")
     from mlflow.tracking import MlflowClient
 
     from judgealign.report.mlflow_log import default_tracking_uri, log_to_mlflow
 
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     run_dir = tmp_path / "run"
     report.save(run_dir / "report.json")
     (run_dir / "judges").mkdir()
@@ -147,17 +150,23 @@ def test_mlflow_logging_offline(report: EvaluationReport, tmp_path: Path) -> Non
     assert m["full.model_use.mae_low"] <= m["full.model_use.mae"] <= m["full.model_use.mae_high"]
     assert "full_vs_baseline.model_use.p_holm" in m
     arts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"report.json", "predictions.csv", "judges"} <= arts
+    assert {"report.json", "judgements.json", "judges"} <= arts
     # Artifacts live in the run folder, not the current directory.
     assert (run_dir / "mlartifacts").is_dir()
-    local = client.download_artifacts(run_id, "predictions.csv", str(tmp_path))
+    # Every judgement as an MLflow table.
+    table = client.load_table(run.info.experiment_id, "judgements.json", run_ids=[run_id])
+    assert len(table) == len(report.judgements)
+    assert set(table["variant"]) == {"baseline", "semantic", "full"}
+    # The same report logged again updates its run (no duplicate, no doubled table).
+    second = log_to_mlflow(report, run_dir, run_name="again")
+    assert second == run_id
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+    table = client.load_table(run.info.experiment_id, "judgements.json", run_ids=[run_id])
+    assert len(table) == len(report.judgements)
+    local = write_predictions_csv(report, tmp_path / "predictions.csv")
     with open(local, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(report.judgements)
-    assert {r["variant"] for r in rows} == {"baseline", "semantic", "full"}
-    # A second run lands in the same experiment.
-    second = log_to_mlflow(report, run_dir, run_name="again")
-    assert client.get_run(second).info.experiment_id == run.info.experiment_id
 
 
 def test_narrow_console_keeps_the_reference_levels_under_the_table(

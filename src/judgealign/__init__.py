@@ -20,6 +20,9 @@ from judgealign.demo.dataset import load_demo, load_demo_judge
 from judgealign.errors import ConfigError, DataError, JudgeAlignError, NotFittedError
 from judgealign.evaluation.experiment import evaluate
 from judgealign.evaluation.planning import plan_sample_size
+from judgealign.integrations.mlflow import log_verdicts as log_mlflow_feedback
+from judgealign.integrations.mlflow import scorer as mlflow_scorer
+from judgealign.integrations.mlflow import scorers as mlflow_scorers
 from judgealign.judge.judge import Judge, clone
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
@@ -66,6 +69,9 @@ __all__ = [
     "load_labels",
     "load_ratings",
     "load_rubric",
+    "log_mlflow_feedback",
+    "mlflow_scorer",
+    "mlflow_scorers",
     "notebook_css",
     "notebook_to_html",
     "plan_sample_size",

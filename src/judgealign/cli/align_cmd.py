@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from judgealign.cli.common import load_items_and_refs, one_line_errors
+from judgealign.cli.common import labels_from_traces, load_items_and_refs, one_line_errors
+from judgealign.cli.mlflow_options import ExperimentOption, TrackingUriOption, mlflow_run_line
 from judgealign.cli.options import (
     DEFAULT_CACHE,
     CacheDirOption,
@@ -29,6 +30,8 @@ from judgealign.cli.options import (
     SimilarityFloorOption,
 )
 from judgealign.data.loading import load_labels
+from judgealign.data.mlflow_store import connect, is_artifact_uri, resolve_tracking_uri
+from judgealign.data.mlflow_traces import is_mlflow_ref
 from judgealign.errors import DataError
 from judgealign.judge.judge import Judge
 from judgealign.judge.persistence import load_judge, save_judge
@@ -39,15 +42,21 @@ from judgealign.rubric import load_rubric
 memory_app = typer.Typer(help="Inspect or edit an aligned judge's memory.", no_args_is_help=True)
 
 
-def _default_items(labels: Path) -> list[Path]:
+def _default_items(labels: str) -> list[Path]:
     # Labels usually sit next to the notebooks they grade.
-    return [labels.parent]
+    return [Path(labels).parent]
 
 
 @one_line_errors
 def align(
     rubric: Annotated[str, typer.Option(help="Built-in rubric name or YAML.")],
-    labels: Annotated[Path, typer.Option(help="Expert labels (.jsonl or .csv).")],
+    labels: Annotated[
+        str,
+        typer.Option(
+            help="Expert labels (.jsonl or .csv), or MLflow traces with expert feedback: "
+            "mlflow:experiment=NAME[&filter=...][&map=ASSESSMENT:DIMENSION]"
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Where to write the judge file.")],
     items: Annotated[
         list[Path] | None, typer.Option(help="Items the labels refer to (default: labels' folder).")
@@ -65,6 +74,12 @@ def align(
     seed: SeedOption = None,
     cache_dir: CacheDirOption = DEFAULT_CACHE,
     concurrency: ConcurrencyOption = 4,
+    mlflow: Annotated[
+        bool,
+        typer.Option(help="Log the judge to MLflow (loadable as runs:/RUN_ID/judge.json)."),
+    ] = False,
+    tracking_uri: TrackingUriOption = None,
+    experiment: ExperimentOption = None,
 ) -> None:
     """Fit a judge on expert labels. Refitting an existing --out distils only new labels and
     applies the options given (the others keep the file's values)."""
@@ -84,8 +99,17 @@ def align(
     )
     full = load_rubric(rubric)
     rub = full.subset(list(dimension)) if dimension else full
-    loaded_items = load_items_and_refs(items or _default_items(labels))
-    lbs = load_labels(labels, full, loaded_items, dimensions=rub.dimension_ids)
+    if mlflow:
+        # Fail on an unreachable or file:// store now, not after the alignment.
+        mlflow_uri = resolve_tracking_uri(tracking_uri, out.resolve().parent)
+        connect(mlflow_uri)
+    if is_mlflow_ref(labels):
+        if items:
+            raise DataError("--items is not used with --labels mlflow:... (traces are the items)")
+        loaded_items, lbs, _ = labels_from_traces(labels, full, rub, tracking_uri)
+    else:
+        loaded_items = load_items_and_refs(items or _default_items(labels))
+        lbs = load_labels(labels, full, loaded_items, dimensions=rub.dimension_ids)
     if not lbs:
         raise DataError(f"{labels}: no label matches the given items and rubric dimensions")
     console = Console()
@@ -120,6 +144,19 @@ def align(
         f"({usage.calls} model calls, {usage.cached_calls} cached)"
     )
     _show(judge, None)
+    if mlflow:
+        from judgealign.integrations.mlflow.logging import log_alignment
+
+        run = log_alignment(
+            judge,
+            out,
+            lbs,
+            loaded_items,
+            tracking_uri=mlflow_uri,
+            experiment=experiment,
+            labels_source=labels if is_mlflow_ref(labels) else str(Path(labels).resolve()),
+        )
+        console.print(mlflow_run_line(run, artifact="judge.json"), highlight=False)
 
 
 def _show(judge: Judge, dimension: str | None) -> None:
@@ -174,7 +211,9 @@ def print_guidelines(memory: AlignmentMemory, dims: Sequence[str], console: Cons
 @memory_app.command("show")
 @one_line_errors
 def memory_show(
-    judge_file: Annotated[Path, typer.Argument(help="A judge file from `align`.")],
+    judge_file: Annotated[
+        Path, typer.Argument(help="A judge file from `align`, or runs:/RUN_ID/judge.json.")
+    ],
     dimension: Annotated[str | None, typer.Option(help="Only this dimension.")] = None,
 ) -> None:
     """List guidelines (with the labels behind them) and episode counts."""
@@ -195,6 +234,11 @@ def memory_forget(
     cache_dir: CacheDirOption = DEFAULT_CACHE,
 ) -> None:
     """Remove labels, their episodes, and re-distil every guideline that drew on them."""
+    if is_artifact_uri(judge_file):
+        raise DataError(
+            f"{judge_file}: memory forget rewrites a local judge file; download it first "
+            "(mlflow artifacts download -u URI) and forget in the copy"
+        )
     judge = load_judge(judge_file)
     JudgeOptions(reflection_model=model, cache_dir=cache_dir).apply(judge)
     judge.forget(label)

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
+from judgealign.data.mlflow_traces import is_mlflow_ref
 from judgealign.errors import ConfigError, DataError, JudgeAlignError
 from judgealign.judge.judgement import Judgement
 from judgealign.rubric.model import Rubric
@@ -50,14 +51,16 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
 def ratings_or_items(
     rubric_name: str | None,
     items_paths: Sequence[Path],
-    labels_path: Path | None,
+    labels_path: str | Path | None,
     ratings: Path | None,
     limit: int | None,
     seed: int,
     dimensions: Sequence[str] | None,
     per_group: int | None = None,
+    tracking_uri: str | None = None,
 ) -> tuple[Rubric, list[Item], list[Label], list[Label]]:
-    """Load (rubric, items, labels, rater_labels) from a ratings file or items + labels."""
+    """Load (rubric, items, labels, rater_labels) from a ratings file, items + labels, or
+    MLflow traces with expert feedback (``--labels mlflow:...``: the traces are the items)."""
     from judgealign.rubric import load_rubric
 
     if ratings is not None:
@@ -78,6 +81,21 @@ def ratings_or_items(
         raise DataError("give --rubric (a built-in name or a YAML file), or --ratings FILE.jsonl")
     full = load_rubric(rubric_name)
     rubric = full.subset(list(dimensions)) if dimensions else full
+    if labels_path is not None and is_mlflow_ref(str(labels_path)):
+        if items_paths:
+            raise DataError("--items is not used with --labels mlflow:... (traces are the items)")
+        traced, traced_labels, multi = labels_from_traces(
+            str(labels_path), full, rubric, tracking_uri
+        )
+        # An experiment also holds unlabelled traffic: only labelled traces are evaluated.
+        labelled = {lb.item for lb in traced_labels}
+        traced = [it for it in traced if it.id in labelled]
+        if limit is not None:
+            traced = traced[:limit]
+            kept = {it.id for it in traced}
+            traced_labels = [lb for lb in traced_labels if lb.item in kept]
+        # Several raters per trace: their labels also give the human-human reference line.
+        return rubric, traced, traced_labels, traced_labels if multi else []
     if not items_paths:
         raise DataError("give the items to judge (notebooks, folders or a .jsonl of texts)")
     items = load_items_and_refs(items_paths)
@@ -93,10 +111,35 @@ def ratings_or_items(
     return rubric, items, labels, []
 
 
-def load_items_and_refs(paths: Sequence[Path]) -> list[Item]:
-    from judgealign.data.items_io import load_items
+def labels_from_traces(
+    ref: str, full: Rubric, rubric: Rubric, tracking_uri: str | None
+) -> tuple[list[Item], list[Label], bool]:
+    """Items, labels (of ``rubric``'s dimensions) and whether several raters labelled one
+    trace, from an ``mlflow:`` reference; prints what was read and what was left out."""
+    from judgealign.data.mlflow_traces import read_traces
 
-    return load_items([str(p) for p in paths])
+    traces = read_traces(ref, full, tracking_uri=tracking_uri)
+    err_console.print(escape(traces.summary()), highlight=False, soft_wrap=True)
+    wanted = set(rubric.dimension_ids)
+    labels = [lb for lb in traces.labels if lb.dimension in wanted]
+    return traces.items, labels, traces.multi_rated
+
+
+def load_items_and_refs(paths: Sequence[str | Path], tracking_uri: str | None = None) -> list[Item]:
+    """Items from files and folders, and from ``mlflow:`` references (read from
+    ``tracking_uri`` unless the reference names its own store)."""
+    from judgealign.data.items_io import load_items
+    from judgealign.data.mlflow_traces import read_traces
+
+    given = [str(p) for p in paths]
+    items = load_items([p for p in given if not is_mlflow_ref(p)])
+    seen = {it.id for it in items}
+    for ref in (p for p in given if is_mlflow_ref(p)):
+        for item in read_traces(ref, None, tracking_uri=tracking_uri).items:
+            if item.id not in seen:  # a trace named by two references is one item
+                seen.add(item.id)
+                items.append(item)
+    return items
 
 
 def check_failures(judgements: Iterable[Judgement], max_failed: float) -> None:

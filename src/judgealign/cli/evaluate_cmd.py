@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from judgealign.cli.common import check_failures, one_line_errors, ratings_or_items
+from judgealign.cli.mlflow_options import ExperimentOption, TrackingUriOption, mlflow_run_line
 from judgealign.cli.options import (
     DEFAULT_CACHE,
     CacheDirOption,
@@ -27,7 +28,10 @@ from judgealign.cli.options import (
     RetryFailedOption,
     SimilarityFloorOption,
 )
+from judgealign.data.mlflow_store import connect, resolve_tracking_uri
+from judgealign.data.mlflow_traces import is_mlflow_ref
 from judgealign.errors import ConfigError, DataError
+from judgealign.integrations.mlflow.logging import log_report, write_inputs_record
 from judgealign.judge.params import VARIANTS, Variant
 
 
@@ -55,7 +59,13 @@ def evaluate(
     items: Annotated[
         list[Path] | None, typer.Option(help="Items (notebooks, folders, .jsonl).")
     ] = None,
-    labels: Annotated[Path | None, typer.Option(help="Expert labels (.jsonl or .csv).")] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="Expert labels (.jsonl or .csv), or MLflow traces with expert feedback: "
+            "mlflow:experiment=NAME[&filter=...][&map=ASSESSMENT:DIMENSION]"
+        ),
+    ] = None,
     ratings: Annotated[
         Path | None, typer.Option(help="A normalized ratings file (items + labels in one).")
     ] = None,
@@ -110,12 +120,8 @@ def evaluate(
     retry_failed: RetryFailedOption = False,
     cache_dir: CacheDirOption = DEFAULT_CACHE,
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = False,
-    tracking_uri: Annotated[
-        str | None, typer.Option(help="MLflow tracking URI (default: SQLite in the run folder).")
-    ] = None,
-    experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment (default: judgealign-RUBRIC).")
-    ] = None,
+    tracking_uri: TrackingUriOption = None,
+    experiment: ExperimentOption = None,
 ) -> None:
     """Grouped k-fold evaluation of baseline and aligned variants; writes the reports."""
     from judgealign.evaluation.experiment import evaluate as run_evaluation
@@ -124,8 +130,19 @@ def evaluate(
         raise DataError(f"--out {out} is a file; name a run folder (new, or one to resume)")
     chosen = _variants(variants)
     rub, its, lbs, rater_lbs = ratings_or_items(
-        rubric, items or [], labels, ratings, limit, seed, dimension, per_group
+        rubric, items or [], labels, ratings, limit, seed, dimension, per_group, tracking_uri
     )
+    if mlflow:
+        # Fail on an unreachable or file:// store now, not after the whole evaluation.
+        mlflow_uri = resolve_tracking_uri(tracking_uri, out)
+        connect(mlflow_uri)
+    # Where the data came from, for the run's MLflow datasets (a later `report --mlflow` too).
+    given = [ratings] if ratings is not None else list(items or [])
+    label_source = labels
+    if labels is not None and not is_mlflow_ref(labels):
+        label_source = str(Path(labels).resolve())
+    sources = [str(p.resolve()) for p in given] or [str(label_source)]
+    write_inputs_record(out, items=sources, labels=label_source)
     opts = JudgeOptions(
         model=model,
         reflection_model=reflection_model,
@@ -166,11 +183,8 @@ def evaluate(
     render_console(report, console)
     console.print(f"report: {out / 'report.html'}  (data: {out / 'report.json'})")
     if mlflow:
-        from judgealign.report.mlflow_log import default_tracking_uri, log_to_mlflow
-
-        uri = tracking_uri or default_tracking_uri(out)
-        run_id = log_to_mlflow(
-            report, run_dir=out, tracking_uri=uri, experiment=experiment, run_name=out.name
+        run = log_report(
+            report, out, tracking_uri=mlflow_uri, experiment=experiment, run_name=out.name
         )
-        console.print(f"MLflow run {run_id} in {uri}")
+        console.print(mlflow_run_line(run), highlight=False)
     check_failures((r.judgement for r in report.judgements), max_failed)

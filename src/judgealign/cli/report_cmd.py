@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from judgealign.cli.common import one_line_errors
+from judgealign.cli.mlflow_options import ExperimentOption, TrackingUriOption, mlflow_run_line
 from judgealign.errors import ConfigError, DataError
 
 
@@ -21,13 +22,11 @@ def report(
     write: Annotated[
         bool, typer.Option(help="Regenerate report.html and report.md in the run folder.")
     ] = False,
-    mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = False,
-    tracking_uri: Annotated[
-        str | None, typer.Option(help="MLflow tracking URI (default: SQLite in the run folder).")
-    ] = None,
-    experiment: Annotated[
-        str | None, typer.Option(help="MLflow experiment (default: judgealign-RUBRIC).")
-    ] = None,
+    mlflow: Annotated[
+        bool, typer.Option(help="Log the run to MLflow (again: its run is updated).")
+    ] = False,
+    tracking_uri: TrackingUriOption = None,
+    experiment: ExperimentOption = None,
 ) -> None:
     """Show a saved evaluation report; optionally rewrite its files or log it to MLflow."""
     from judgealign.report.model import EvaluationReport
@@ -59,8 +58,10 @@ def report(
         write_markdown(rep, run_dir / "report.md")
         typer.echo(f"wrote {run_dir / 'report.html'} and {run_dir / 'report.md'}", err=True)
     if mlflow:
-        from judgealign.report.mlflow_log import default_tracking_uri, log_to_mlflow
+        from judgealign.data.mlflow_store import resolve_tracking_uri
+        from judgealign.integrations.mlflow.logging import log_report
 
-        uri = tracking_uri or default_tracking_uri(run_dir)
-        run_id = log_to_mlflow(rep, run_dir, tracking_uri=uri, experiment=experiment)
-        typer.echo(f"MLflow run {run_id} in {uri}", err=True)
+        uri = resolve_tracking_uri(tracking_uri, run_dir)
+        name = rep.config.name or run_dir.name
+        logged = log_report(rep, run_dir, tracking_uri=uri, experiment=experiment, run_name=name)
+        typer.echo(mlflow_run_line(logged), err=True)

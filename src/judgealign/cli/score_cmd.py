@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from judgealign.cli.common import check_failures, load_items_and_refs, one_line_errors
+from judgealign.cli.mlflow_options import ReadTrackingUriOption
 from judgealign.cli.options import (
     DEFAULT_CACHE,
     CacheDirOption,
@@ -25,6 +26,7 @@ from judgealign.cli.options import (
     RetryFailedOption,
 )
 from judgealign.data.jsonl import repair_torn_tail
+from judgealign.data.mlflow_store import resolve_tracking_uri
 from judgealign.errors import DataError
 from judgealign.judge.failures import redo_on_resume
 from judgealign.judge.judge import Judge
@@ -51,11 +53,17 @@ def _read_done(out: Path, retry_failed: bool) -> dict[tuple[str, str], Judgement
 
 @one_line_errors
 def score(
-    paths: Annotated[list[Path], typer.Argument(help="Notebooks, folders, .jsonl/.txt items.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Notebooks, folders, .jsonl/.txt items, or MLflow traces: mlflow:experiment=NAME"
+        ),
+    ],
     rubric: Annotated[str | None, typer.Option(help="Built-in rubric name or YAML.")] = None,
     model: ModelOption = None,
     judge_file: Annotated[
-        Path | None, typer.Option("--judge", help="An aligned judge file from `align`.")
+        str | None,
+        typer.Option("--judge", help="A judge file from `align`, or runs:/RUN_ID/judge.json."),
     ] = None,
     dimension: Annotated[list[str] | None, typer.Option(help="Only these dimensions.")] = None,
     out: Annotated[Path, typer.Option(help="Judgements JSONL (appended; reruns resume).")] = Path(
@@ -68,6 +76,13 @@ def score(
     max_tokens: MaxTokensOption = None,
     max_failed: MaxFailedOption = 0.5,
     retry_failed: RetryFailedOption = False,
+    mlflow_feedback: Annotated[
+        bool,
+        typer.Option(
+            help="Write the verdicts on MLflow traces back to them as LLM_JUDGE feedback."
+        ),
+    ] = False,
+    tracking_uri: ReadTrackingUriOption = None,
 ) -> None:
     """Score items on every (or the given) rubric dimension; prints a summary."""
     opts = JudgeOptions(
@@ -79,7 +94,7 @@ def score(
         concurrency=concurrency,
     )
     if judge_file is not None:
-        judge = load_judge(judge_file)
+        judge = load_judge(judge_file, tracking_uri=tracking_uri)
         opts.apply(judge)
         if rubric is not None and load_rubric(rubric).id != judge.rubric.id:
             raise DataError(f"--rubric {rubric} differs from the judge file's {judge.rubric.id!r}")
@@ -87,7 +102,12 @@ def score(
         if rubric is None:
             raise DataError("give --rubric NAME (or --judge judge.json from `judgealign align`)")
         judge = opts.new_judge(load_rubric(rubric), needs_embedder=False)
-    items = load_items_and_refs(paths)
+    items = load_items_and_refs(paths, tracking_uri)
+    if mlflow_feedback:
+        traced = [it for it in items if it.metadata.get("mlflow_trace_id")]
+        if not traced:
+            raise DataError("--mlflow-feedback writes to traces: give mlflow:experiment=NAME items")
+        feedback_uri = resolve_tracking_uri(tracking_uri)
     dims = list(dimension) if dimension else list(judge.rubric.dimension_ids)
     if out.is_dir():
         raise DataError(f"--out {out} is a folder; name a .jsonl file for the judgements")
@@ -108,6 +128,18 @@ def score(
 
         run_sync(judge.apredict(items, dims, on_judgement=record, skip=set(done)))
     _summary(results, dims, out, judge)
+    if mlflow_feedback:
+        from judgealign.integrations.mlflow.assessments import log_verdicts
+
+        trace_ids = {it.id for it in traced}
+        counts = log_verdicts(
+            [j for j in results if j.item in trace_ids], judge, tracking_uri=feedback_uri
+        )
+        Console().print(
+            f"MLflow feedback on {len(trace_ids)} traces: {counts['logged']} logged, "
+            f"{counts['updated']} updated, {counts['unchanged']} unchanged",
+            highlight=False,
+        )
     check_failures(results, max_failed)
 
 

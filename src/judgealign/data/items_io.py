@@ -95,7 +95,9 @@ def _read_jsonl(path: Path) -> list[tuple[Item, str]]:
 
 
 def load_items(paths: Sequence[str | Path]) -> list[Item]:
-    """Load items from notebooks, folders of notebooks, ``.jsonl`` text items and ``.txt``/``.md``.
+    """Load items from notebooks, folders of notebooks, ``.jsonl`` text items and ``.txt``/``.md``,
+    and MLflow traces (``"mlflow:experiment=NAME"``: one item per trace, see
+    ``judgealign.data.mlflow_traces``).
 
     Items keep the order given (folders sorted); a file named twice is loaded once.
 
@@ -105,7 +107,13 @@ def load_items(paths: Sequence[str | Path]) -> list[Item]:
     files: list[Path] = []
     jsonl: list[Path] = []
     roots: list[Path] = []
+    traced: list[tuple[Item, str]] = []
     for given in paths:
+        if isinstance(given, str) and given.strip().lower().startswith("mlflow:"):
+            from judgealign.data.mlflow_traces import read_traces
+
+            traced.extend((item, given) for item in read_traces(given, None).items)
+            continue
         path = Path(given)
         if path.is_dir():
             files.extend(_files_under(path))
@@ -142,6 +150,7 @@ def load_items(paths: Sequence[str | Path]) -> list[Item]:
         if path.resolve() not in seen_files:
             seen_files.add(path.resolve())
             loaded.extend(_read_jsonl(path))
+    loaded.extend(traced)
 
     sources: dict[str, str] = {}
     for item, where in loaded:

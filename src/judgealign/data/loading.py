@@ -9,6 +9,7 @@ from judgealign.data.item import Item
 from judgealign.data.items_io import resolve_item_ref
 from judgealign.data.label import Label
 from judgealign.data.labels_io import read_labels
+from judgealign.data.mlflow_traces import is_mlflow_ref, read_traces
 from judgealign.errors import DataError
 from judgealign.rubric.model import Rubric
 
@@ -20,7 +21,9 @@ def load_labels(
     *,
     dimensions: Sequence[str] | None = None,
 ) -> list[Label]:
-    """Read a labels file (JSONL or CSV), checked against ``rubric``.
+    """Read a labels file (JSONL or CSV), or the expert feedback on MLflow traces
+    (``"mlflow:experiment=NAME"``, see ``judgealign.data.mlflow_traces``), checked against
+    ``rubric``.
 
     With ``items``, each label is pointed at its item's id (labels may name items by path
     or file name) and labels of other items are left out (scoring a subset is fine). Only
@@ -36,7 +39,10 @@ def load_labels(
     >>> {lb.dimension for lb in labels}
     {'model_use'}
     """
-    labels = read_labels(path, rubric)
+    if is_mlflow_ref(str(path)):
+        labels = read_traces(str(path), rubric).labels
+    else:
+        labels = read_labels(path, rubric)
     if items is not None:
         out: list[Label] = []
         for lb in labels:

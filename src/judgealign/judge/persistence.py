@@ -47,46 +47,61 @@ def save_judge(judge: Judge, path: str | Path) -> Path:
     return path
 
 
-def load_judge(path: str | Path, **params: Any) -> Judge:
+def load_judge(path: str | Path, *, tracking_uri: str | None = None, **params: Any) -> Judge:
     """Load a judge file; ``params`` replace stored parameters (``model=`` to score with
     another model, or provider objects to share caches).
 
-    Loading needs no server: everything, embeddings included, is in the file. Files of the
-    first schema load too; an option they used that judgealign no longer has is named in a
-    warning (the judge then scores without it).
+    ``path`` may also be an MLflow artifact URI, ``runs:/RUN_ID/judge.json`` (the judge file
+    ``judgealign align --mlflow`` logs), read from ``tracking_uri``, else the store
+    ``MLFLOW_TRACKING_URI`` names.
+    Loading needs no model server: everything, embeddings included, is in the file. Files of
+    the first schema load too; an option they used that judgealign no longer has is named in
+    a warning (the judge then scores without it).
 
     >>> judge = load_judge("judge.json", model="openai:gpt-4.1-mini")  # doctest: +SKIP
+    >>> judge = load_judge("runs:/0a1b2c3d/judge.json")  # doctest: +SKIP
     """
+    from judgealign.data.mlflow_store import downloaded_artifact, is_artifact_uri
+
+    if is_artifact_uri(path):
+        with downloaded_artifact(str(path), tracking_uri) as local:
+            if local.is_dir():
+                local = local / "judge.json"
+            return _load_judge_file(local, str(path), **params)
+    return _load_judge_file(Path(path), str(path), **params)
+
+
+def _load_judge_file(path: Path, where: str, **params: Any) -> Judge:
+    """Load the file at ``path``; errors name ``where`` (what the user gave)."""
     from judgealign.memory.store import AlignmentMemory
 
-    path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(
-            f"{path}: judge file not found; create one with `judgealign align`"
+            f"{where}: judge file not found; create one with `judgealign align`"
         ) from None
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: corrupt judge file ({exc}); re-run `judgealign align`") from None
+        raise DataError(f"{where}: corrupt judge file ({exc}); re-run `judgealign align`") from None
     if not isinstance(data, dict) or data.get("format") != JUDGE_FILE_FORMAT:
-        raise DataError(f"{path}: not a judgealign judge file; create one with `judgealign align`")
+        raise DataError(f"{where}: not a judgealign judge file; create one with `judgealign align`")
     version = data.get("schema_version")
     if not isinstance(version, int) or version > JUDGE_FILE_VERSION:
         raise DataError(
-            f"{path}: judge file version {version!r} is newer than this judgealign reads "
+            f"{where}: judge file version {version!r} is newer than this judgealign reads "
             f"({JUDGE_FILE_VERSION}); upgrade judgealign"
         )
-    rubric = rubric_from_dict(data.get("rubric"), source=f"{path} (rubric)")
+    rubric = rubric_from_dict(data.get("rubric"), source=f"{where} (rubric)")
     raw = data.get("params") or {}
     if not isinstance(raw, dict):
-        raise DataError(f"{path}: invalid params (not an object); re-run `judgealign align`")
+        raise DataError(f"{where}: invalid params (not an object); re-run `judgealign align`")
     stored, gone = params_from_legacy(raw)
     if gone:
         warnings.warn(
-            f"{path}: fitted with {', '.join(gone)}, which judgealign no longer has; the judge "
+            f"{where}: fitted with {', '.join(gone)}, which judgealign no longer has; the judge "
             "scores without it (re-run `judgealign align` to refit)",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     try:
         values = JudgeParams.model_validate(stored).model_dump()
@@ -94,11 +109,11 @@ def load_judge(path: str | Path, **params: Any) -> Judge:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise DataError(
-            f"{path}: invalid params ({where}: {err['msg']}); re-run `judgealign align`"
+            f"{where}: invalid params ({where}: {err['msg']}); re-run `judgealign align`"
         ) from None
     values.update(params)
     judge = Judge(rubric, **values)
     memory = data.get("memory")
     if memory is not None:
-        judge.memory_ = AlignmentMemory.from_json(json.dumps(memory), source=str(path))
+        judge.memory_ = AlignmentMemory.from_json(json.dumps(memory), source=where)
     return judge

@@ -52,7 +52,8 @@ class Report(EvaluationReport):
         experiment: str | None = None,
     ) -> str:
         """Log this report as an MLflow run (needs ``judgealign[mlflow]``); returns the run
-        id. Without ``tracking_uri`` it goes to an SQLite store in ``run_dir``.
+        id. The store is ``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else an SQLite store
+        in ``run_dir``; logging the same report again updates its run.
 
         >>> run_id = report.log_mlflow("runs/first")  # doctest: +SKIP
         """
