@@ -431,3 +431,15 @@ def test_a_failed_reflection_is_retried_on_the_next_run(tmp_path: Path) -> None:
     assert healthy.calls  # the failed batches were asked again
     assert not any("reflection failed" in n for n in again.notes)
     assert all(m.guidelines for m in again.memory)
+
+
+def test_a_baseline_only_evaluation_needs_no_embedder() -> None:
+    import judgealign as ja
+
+    items, labels = ja.load_demo(dimensions=["model_use"])
+    rubric = ja.load_rubric("ml-notebook").subset(["model_use"])
+    judge = ja.Judge(rubric, model="fake:lenient", variant="baseline")
+    report = ja.evaluate(judge, items, labels, variants=["baseline"], folds=2)
+    assert report.config.embedder is None
+    assert "embedder none" in report.summary()
+    assert "none (baseline only)" in report.to_html()

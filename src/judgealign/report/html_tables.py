@@ -76,7 +76,7 @@ def config_table(report: EvaluationReport) -> str:
         ("Rubric", rubric),
         ("Judge model", c.model),
         ("Reflection model", c.reflection_model or f"{DASH} (judge model)"),
-        ("Embedder", c.embedder),
+        ("Embedder", c.embedder or "none (baseline only)"),
         ("Variants", ", ".join(c.variants)),
         ("Dimensions", ", ".join(c.dimensions)),
         ("Items (groups)", f"{c.n_items} ({c.n_groups} groups)"),

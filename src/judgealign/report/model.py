@@ -244,7 +244,8 @@ class RunConfig(BaseModel):
     rubric_id: str
     model: str
     reflection_model: str | None = None
-    embedder: str
+    # None: a baseline-only run, which embeds nothing.
+    embedder: str | None = None
     folds: int
     seed: int
     variants: list[str]

@@ -231,7 +231,7 @@ def footer_lines(report: EvaluationReport) -> list[str]:
     lines = [
         f"{cfg.n_items} items in {cfg.n_groups} groups, {cfg.n_labels} labels, "
         f"{cfg.folds}-fold grouped CV, seed {cfg.seed}; model {cfg.model}, "
-        f"embedder {cfg.embedder}",
+        f"embedder {cfg.embedder or 'none'}",
         f"alignment: {ua.calls} calls, {ua.prompt_tokens + ua.completion_tokens} tokens; "
         f"scoring: {us.calls} calls, {us.prompt_tokens + us.completion_tokens} tokens; "
         f"wall {report.wall_seconds:.0f} s",
