@@ -63,14 +63,16 @@ def ratings_or_items(
     if ratings is not None:
         from judgealign.data.ratings import load_ratings, rubric_for_ratings
 
+        given = load_rubric(rubric_name) if rubric_name else None
         ds = load_ratings(
             ratings,
             limit=limit,
             dimensions=list(dimensions) if dimensions else None,
             seed=seed,
             per_group=per_group,
+            rubric=given,
         )
-        rubric = load_rubric(rubric_name) if rubric_name else rubric_for_ratings(ds, ratings)
+        rubric = given or rubric_for_ratings(ds, ratings)
         if dimensions:
             rubric = rubric.subset(list(dimensions))
         return rubric, list(ds.items), list(ds.labels), list(ds.rater_labels)
