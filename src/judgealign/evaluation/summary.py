@@ -266,6 +266,7 @@ def build_report(
             pc = paired_bootstrap(err_b, aligned_v, n_resamples=n_resamples, seed=seed)
             if pc.n == 0:
                 continue
+            both = ~np.isnan(err_b) & ~np.isnan(aligned_v)
             raw[dim.id] = Comparison(
                 dimension=dim.id,
                 reference="baseline",
@@ -277,6 +278,8 @@ def build_report(
                 p_value=pc.p_value,
                 p_holm=pc.p_value,
                 relative_change=(pc.delta / pc.mean_a) if pc.mean_a > 0 else None,
+                reference_mae=_interval(err_b[both], **boot),  # type: ignore[arg-type]
+                variant_mae=_interval(aligned_v[both], **boot),  # type: ignore[arg-type]
             )
         adjusted = holm_correction({d: c.p_value for d, c in raw.items()})
         comparisons.extend(c.model_copy(update={"p_holm": adjusted[d]}) for d, c in raw.items())

@@ -223,10 +223,12 @@ def render_html(report: EvaluationReport) -> str:
         "</section>",
         "<section id='summary'><h2>Summary</h2>",
         "<p class='explain'>MAE against the expert (lower is better) with "
-        f"{esc(c.ci_method)} bootstrap intervals. Δ is the paired change against the baseline "
-        "on the same items (negative is better; green when the whole interval is below zero, "
-        "red when above); Holm p is adjusted across dimensions per variant, bold below "
-        "0.05.</p>",
+        f"{esc(c.ci_method)} bootstrap intervals. Each row compares a variant with the "
+        "baseline on the same n items (those the expert and both judges scored): both MAEs "
+        "and Δ, the paired change, are over them (negative is better; green when the whole "
+        "interval is below zero, red when above); Holm p is adjusted across dimensions per "
+        "variant, bold below 0.05. Each variant's MAE over all the items it scored is in the "
+        "agreement table below.</p>",
         f"<div class='scroll'>{summary_table(report)}</div>",
         "<h3>Agreement by variant</h3>",
         f"<div class='scroll'>{agreement_table(report)}</div>",

@@ -75,6 +75,10 @@ class Comparison(BaseModel):
     p_value: float
     p_holm: float  # Holm-adjusted across dimensions (per variant)
     relative_change: float | None = None  # delta / mae_reference
+    # Both MAEs with their intervals over the same ``n`` paired items (the expert and both
+    # judges scored them), so a table row compares like with like; None in older reports.
+    reference_mae: Interval | None = None
+    variant_mae: Interval | None = None
 
 
 class CurvePoint(BaseModel):
