@@ -184,10 +184,15 @@ def _schema_of(body: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class RecordedRequest:
+    """One request as received: ``at`` is ``time.monotonic()`` on arrival, ``fault`` the
+    fault injected into its answer (None: answered normally)."""
+
     method: str
     path: str
     headers: dict[str, str]
     body: dict[str, Any] | None
+    at: float = field(default_factory=time.monotonic)
+    fault: str | None = None
 
 
 def hashed_embedding(text: str, dim: int = EMBED_DIM) -> list[float]:
@@ -375,27 +380,28 @@ class _RequestHandler(JSONHandler):
             self._record(None)
             self.send_json(400, {"error": {"message": "request body is not JSON"}})
             return
-        self._record(body)
+        record = self._record(body)
         path = self.path.rstrip("/")
         if path.endswith("/embeddings"):
-            self._embeddings(body)
+            self._embeddings(body, record)
         elif path.endswith("/chat/completions"):
             self.owner._enter()
             try:
-                self._chat(body)
+                self._chat(body, record)
             finally:
                 self.owner._leave()
         else:
             self.send_json(404, {"error": {"message": f"no route {self.path}"}})
 
-    def _record(self, body: dict[str, Any] | None) -> None:
+    def _record(self, body: dict[str, Any] | None) -> RecordedRequest:
         rec = RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
         with self.owner._lock:
             self.owner.requests.append(rec)
+        return rec
 
-    def _chat(self, body: dict[str, Any]) -> None:
+    def _chat(self, body: dict[str, Any], record: RecordedRequest) -> None:
         self.owner._wait(self.owner.delay)
-        fault = self.owner._fault(self.path, body)
+        fault = record.fault = self.owner._fault(self.path, body)
         if fault is not None:
             auth = self.headers.get("Authorization", "")
             reply = self.owner._faulty_reply(fault, auth, lambda: self.owner._next_reply(body))
@@ -442,7 +448,7 @@ class _RequestHandler(JSONHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _embeddings(self, body: dict[str, Any]) -> None:
+    def _embeddings(self, body: dict[str, Any], record: RecordedRequest) -> None:
         self.owner._wait(self.owner.delay)
         texts = body.get("input", [])
         if isinstance(texts, str):
@@ -459,7 +465,7 @@ class _RequestHandler(JSONHandler):
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         model = body.get("model", self.owner.model)
         payload = {"object": "list", "data": data, "model": model, "usage": usage}
-        fault = self.owner._fault(self.path, body)
+        fault = record.fault = self.owner._fault(self.path, body)
         if fault is None:
             self.send_json(200, payload)
             return
