@@ -223,3 +223,20 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
     }
     broken = RecordedRequest("POST", "/v1/chat/completions", {}, body)
     assert injection_breaks([broken]) == (1, 1)
+
+
+def test_faults_hit_their_rate_and_embeddings_only_in_transport() -> None:
+    from collections import Counter
+
+    from judgealign.testing.server import TRANSPORT_FAULTS
+
+    faults = Faults(rate=0.2, seed=5)
+    chats = Counter(faults.kind_for("/v1/chat/completions", {"n": i}, 0) for i in range(5000))
+    assert abs(1 - chats[None] / 5000 - 0.2) < 0.02 and set(chats) - {None} == set(FAULT_KINDS)
+    embeds = {faults.kind_for("/v1/embeddings", {"n": i}, 0) for i in range(2000)}
+    assert embeds - {None} == set(TRANSPORT_FAULTS)
+    # The same request fails the same way; its retry draws anew.
+    body = {"n": 1}
+    assert faults.kind_for("/v1/chat/completions", body, 0) == faults.kind_for(
+        "/v1/chat/completions", dict(body), 0
+    )

@@ -153,6 +153,7 @@ def model_answer(body: dict[str, Any]) -> Reply:
     Use as ``OpenAICompatServer(handler=model_answer)`` to run ``align``/``evaluate`` over
     real HTTP without a model.
     """
+    from judgealign.judge.scoring import PARSE_REMINDER
     from judgealign.providers.types import ChatRequest, Message
     from judgealign.testing import reflection
 
@@ -168,7 +169,8 @@ def model_answer(body: dict[str, Any]) -> Reply:
         request = ChatRequest(model=model, messages=messages, json_schema=schema)
         return Answer(reflection.answer(request))
     enum = schema.get("properties", {}).get("score", {}).get("enum") or [1, 2, 3]
-    prompt = messages[-1].content if messages else ""
+    # A re-ask after an unreadable answer gets the answer the first ask should have had.
+    prompt = (messages[-1].content if messages else "").replace(PARSE_REMINDER, "").rstrip()
     pick = int.from_bytes(hashlib.blake2b(prompt.encode(), digest_size=4).digest(), "big")
     score = enum[pick % len(enum)]
     return Answer(json.dumps({"rationale": "The item shows what the scale asks.", "score": score}))
