@@ -24,6 +24,7 @@ model (scores from the request's scale, guidelines from the labels) and injects 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -57,7 +58,13 @@ from judgealign.testing.reliability import (
     tally,
     write_workspace,
 )
-from judgealign.testing.server import Faults, OpenAICompatServer, RecordedRequest, model_answer
+from judgealign.testing.server import (
+    Faults,
+    HttpError,
+    OpenAICompatServer,
+    RecordedRequest,
+    model_answer,
+)
 
 CONCURRENCY = 4
 TIMEOUT = 2.0  # the client's per-attempt timeout (?timeout=); a stalled answer takes 3 s
@@ -92,6 +99,32 @@ def _scores(kind: str, out: Path) -> dict[tuple[str, ...], float | None]:
     return {tuple(r["key"]): r["score"] for r in _records(kind, out)}
 
 
+def _report(out: Path) -> dict[str, Any]:
+    path = out / "report.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _reflection_gaps(out: Path) -> int:
+    """Folds x dimensions whose report says reflection failed on some labels."""
+    return sum("reflection failed" in n for n in _report(out).get("notes", []))
+
+
+def _scoring_tokens(out: Path) -> int | None:
+    """Prompt tokens of every judgement, answered now or from the cache (what the whole
+    experiment cost, whichever process paid)."""
+    usage = _report(out).get("usage_scoring")
+    return None if usage is None else usage["prompt_tokens"] + usage["cached_prompt_tokens"]
+
+
+def _torn(path: Path) -> bool:
+    """Whether a JSONL file ends in an unfinished record (a write the kill cut)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as fh:
+        fh.seek(-1, 2)
+        return fh.read(1) != b"\n"
+
+
 def _out(folder: Path, kind: str) -> Path:
     return folder / {"score": "judgements.jsonl", "align": "judge.json", "evaluate": "run"}[kind]
 
@@ -123,6 +156,8 @@ def reference(s: Session, kind: str) -> dict[str, Any]:
         result["memory"] = align_figures(out, s.ws)
     else:
         result["scores"] = _scores(kind, out)
+    if kind == "evaluate":
+        result["scoring_prompt_tokens"] = _scoring_tokens(out)
     return result
 
 
@@ -183,10 +218,23 @@ def fault_run(s: Session, kind: str, rate: float, ref: dict[str, Any]) -> dict[s
         "rounds": rounds,
         "rounds_to_complete": len(rounds) if rounds[-1]["produced"] == len(expected) else None,
         "final": {**tally(_records(kind, out), expected).as_dict(), "same_as_reference": same},
+        # Reflection batches that failed and were never distilled again (item 2: frozen gaps).
+        "reflection_gaps_left": _reflection_gaps(out) if kind == "evaluate" else None,
         "faults_injected": injected,
         "retry_after": {"answered_429": answered_429, "asked_again_too_soon": early},
         "damaged_files": damaged_files(folder),
     }
+
+
+def dead_server_run(s: Session) -> dict[str, Any]:
+    """Every call refused (401): the run must say so and exit non-zero (item 1)."""
+    folder = s.root / "dead-server"
+    out = _out(folder, "score")
+    with OpenAICompatServer(handler=lambda body: HttpError(401, "invalid api key")) as srv:
+        done = s.run(command("score", s.ws, srv.base_url, out, folder / "cache"))
+        s.keep(srv)
+    t = tally(_records("score", out), expected_keys("score", s.ws))
+    return {"exit_code": done.code, **t.as_dict(), "said": _last_line(done.output)}
 
 
 # -- kills ---------------------------------------------------------------------------------
@@ -233,6 +281,8 @@ def kill_run(
         mark = served(srv)
         damaged_at_kill = damaged_files(folder)
         stored = len(_records(kind, out)) if kind != "align" else int(out.exists())
+        store = out if kind == "score" else out / "judgements.jsonl"
+        torn = _torn(store)
         resumed = s.run(argv)
         s.keep(srv)
         before, after = srv.requests[:mark], srv.requests[mark:]
@@ -242,6 +292,7 @@ def kill_run(
             "killed": killed.killed,
             "requests_before_kill": len(chat(before)),
             "stored_at_kill": stored,
+            "torn_record_at_kill": torn,
             "resume_exit_code": resumed.code,
             "requests_after": len(chat(after)),
             "repeated_calls": repeated(before, after),
@@ -267,6 +318,8 @@ def kill_run(
             lost=t.lost,
             same_as_reference=all(final.get(k) == v for k, v in ref["scores"].items()),
         )
+        if kind == "evaluate":  # item 9: a resumed run's cost counts every process
+            figures["scoring_tokens_same"] = _scoring_tokens(out) == ref["scoring_prompt_tokens"]
     return figures
 
 
@@ -344,6 +397,9 @@ def main() -> None:
                     f"{fin['same_as_reference']}/{fin['expected']} as the fault-free run; "
                     f"429s asked again too soon: {f['retry_after']['asked_again_too_soon']}"
                 )
+        if "faults" in parts:
+            payload["dead_server"] = dead = dead_server_run(s)
+            print(f"every call refused (401): exit {dead['exit_code']}, said: {dead['said']}")
         if "kills" in parts:
             payload["kills"] = [
                 kill_run(s, kind, n, point, when, refs[kind])

@@ -554,6 +554,21 @@ def reliability_section(results: dict[str, dict[str, Any]]) -> list[str]:
             f"bad inputs with a one-line error and exit 2: {num(bad.get('one_line_exit_2'))}/"
             f"{num(bad.get('cases'))} ({num(bad.get('tracebacks'))} tracebacks)"
         )
+    dead = body.get("dead_server") or {}
+    if dead:
+        facts.append(f"every call refused (401): exit {num(dead.get('exit_code'))}")
+    gaps = [f.get("reflection_gaps_left") for f in faults if f.get("command") == "evaluate"]
+    if gaps:
+        facts.append(f"reflection gaps left after the reruns {num(sum(g or 0 for g in gaps))}")
+    if kills:
+        torn = sum(1 for k in kills if k.get("torn_record_at_kill"))
+        facts.append(f"kills that left a torn record (repaired on resume) {torn}")
+        costs = [k.get("scoring_tokens_same") for k in kills if "scoring_tokens_same" in k]
+        if costs:
+            whole = sum(map(bool, costs))
+            facts.append(
+                f"resumed evaluations reporting the full scoring cost {whole}/{len(costs)}"
+            )
     facts += [
         f"API key found in written files or output: {num(summary.get('secrets_found'))}",
         f"judge prompts carrying the hostile notebook: {num(summary.get('hostile_prompts'))}, "
