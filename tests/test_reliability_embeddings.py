@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from judgealign.errors import ConfigError, ProviderError
+from judgealign.providers.accounting import UsageMeter
 from judgealign.providers.cache import CachedEmbedder, encode_row
 from judgealign.providers.managed import ManagedEmbedder
 from judgealign.providers.protocol import FloatMatrix
@@ -101,9 +102,11 @@ async def test_hits_of_two_widths_without_a_record_ask_the_provider(tmp_path: Pa
 async def test_model_swapped_behind_the_same_name_re_embeds_old_entries(tmp_path: Path) -> None:
     await CachedEmbedder(CountingEmbedder(width=8), tmp_path).embed(["old"])
     swapped = CountingEmbedder(width=16)
-    got = await CachedEmbedder(swapped, tmp_path).embed(["new", "old"])
+    meter = UsageMeter()
+    got = await CachedEmbedder(swapped, tmp_path, meter=meter).embed(["new", "old"])
     assert got.shape == (2, 16)
     assert swapped.batches == [["new"], ["old"]]  # the stale hit is noticed and redone
+    assert meter.usage.cached_calls == 0  # nothing was served from the cache
 
 
 async def test_legacy_headerless_entries_are_still_read(tmp_path: Path) -> None:

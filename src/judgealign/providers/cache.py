@@ -314,16 +314,18 @@ class CachedEmbedder:
             # Hits of several widths and no record of the right one: ask the provider.
             self.repaired += len(rows)
             rows = {}
-        hits = sum(1 for t in texts if t in rows)
-        if hits and self.meter is not None:
-            self.meter.add(Usage(cached_calls=hits))
         misses = [t for t in unique if t not in rows]
+        fresh = set(misses)
         if misses:
             self._store(misses, await self.inner.embed(misses), rows)
             stale = [t for t, r in rows.items() if r.size != self._width]
             if stale:  # hits of another width than the provider's answer just now
                 self.repaired += len(stale)
+                fresh.update(stale)
                 self._store(stale, await self.inner.embed(stale), rows)
+        hits = sum(1 for t in texts if t not in fresh)
+        if hits and self.meter is not None:
+            self.meter.add(Usage(cached_calls=hits))
         return np.stack([rows[t] for t in texts]).astype(np.float32, copy=False)
 
     def _store(self, texts: list[str], fresh: FloatMatrix, rows: dict[str, FloatMatrix]) -> None:
