@@ -240,3 +240,17 @@ def test_faults_hit_their_rate_and_embeddings_only_in_transport() -> None:
     assert faults.kind_for("/v1/chat/completions", body, 0) == faults.kind_for(
         "/v1/chat/completions", dict(body), 0
     )
+
+
+async def test_an_answer_cut_off_mid_body_is_a_transient_error_that_says_so() -> None:
+    from judgealign.errors import ProviderError
+    from judgealign.providers.types import ChatRequest, Message
+    from judgealign.testing.server import Answer, Truncated
+
+    with OpenAICompatServer(replies=[Truncated(), Answer("whole")]) as srv:
+        base = OpenAICompatibleLLM("m", base_url=srv.base_url, api_key="")
+        request = ChatRequest(model="m", messages=(Message(role="user", content="x"),))
+        with pytest.raises(ProviderError, match="broke off its answer") as err:
+            await base.complete(request)
+        assert err.value.transient
+        assert (await ManagedLLM(base, base_delay=0.0).complete(request)).text == "whole"
