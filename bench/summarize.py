@@ -465,6 +465,118 @@ def calibration_section(results: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
+def reliability_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    body = results.get("reliability")
+    if not body:
+        return []
+    out = [
+        "### Reliability (bench/reliability.py)",
+        "",
+        f"The real command against a fault-injecting server on 127.0.0.1; "
+        f"{num(body.get('notebooks'))} notebooks (one hostile) x 2 dimensions, "
+        f"--concurrency {num(body.get('concurrency'))}.",
+        "",
+    ]
+    faults = [f for f in body.get("faults") or [] if isinstance(f, dict)]
+    if faults:
+        rows = []
+        for f in faults:
+            first, final = f.get("first_run") or {}, f.get("final") or {}
+            gap = (
+                f"{num(first.get('lost'))} lost"
+                if first.get("finished", True)
+                else f"{num(first.get('not_reached'))} not reached (run stopped)"
+            )
+            injected = sum((f.get("faults_injected") or {}).values())
+            rows.append(
+                [
+                    f"{f.get('command')} at {float(f.get('rate') or 0):.0%}",
+                    num(injected),
+                    f"{num(first.get('produced'))} / {num(first.get('failed_with_reason'))} / "
+                    f"{gap}, exit {num(first.get('exit_code'))}",
+                    num(f.get("rounds_to_complete")),
+                    num(final.get("lost")),
+                    f"{num(final.get('same_as_reference'))}/{num(final.get('expected'))}",
+                    num((f.get("retry_after") or {}).get("asked_again_too_soon")),
+                ]
+            )
+        out += [
+            *table(
+                [
+                    "run",
+                    "faults injected",
+                    "first run: produced / failed with reason / lost",
+                    "runs to complete",
+                    "lost",
+                    "same as fault-free",
+                    "429s retried too soon",
+                ],
+                rows,
+            ),
+            "",
+        ]
+    kills = [k for k in body.get("kills") or [] if isinstance(k, dict)]
+    if kills:
+        rows = [
+            [
+                f"{k.get('command')} {k.get('point')}",
+                num(k.get("resume_exit_code")),
+                f"{num(k.get('produced'))}/{num(k.get('expected'))}",
+                num(k.get("lost")),
+                num(k.get("repeated_calls")),
+                "yes" if k.get("same_as_reference") else "no",
+            ]
+            for k in kills
+        ]
+        out += [
+            *table(
+                [
+                    "kill -9",
+                    "resume exit",
+                    "produced",
+                    "lost",
+                    "calls repeated",
+                    "same as uninterrupted",
+                ],
+                rows,
+            ),
+            "",
+        ]
+    summary = body.get("summary") or {}
+    bad = body.get("bad_inputs") or {}
+    facts = [
+        f"judgements lost {num(summary.get('judgements_lost'))}",
+        f"stored files damaged {num(summary.get('stored_files_damaged'))}",
+        f"most calls repeated after a kill {num(summary.get('max_repeated_calls_per_kill'))}",
+    ]
+    if bad:
+        facts.append(
+            f"bad inputs with a one-line error and exit 2: {num(bad.get('one_line_exit_2'))}/"
+            f"{num(bad.get('cases'))} ({num(bad.get('tracebacks'))} tracebacks)"
+        )
+    dead = body.get("dead_server") or {}
+    if dead:
+        facts.append(f"every call refused (401): exit {num(dead.get('exit_code'))}")
+    gaps = [f.get("reflection_gaps_left") for f in faults if f.get("command") == "evaluate"]
+    if gaps:
+        facts.append(f"reflection gaps left after the reruns {num(sum(g or 0 for g in gaps))}")
+    if kills:
+        torn = sum(1 for k in kills if k.get("torn_record_at_kill"))
+        facts.append(f"kills that left a torn record (repaired on resume) {torn}")
+        costs = [k.get("scoring_tokens_same") for k in kills if "scoring_tokens_same" in k]
+        if costs:
+            whole = sum(map(bool, costs))
+            facts.append(
+                f"resumed evaluations reporting the full scoring cost {whole}/{len(costs)}"
+            )
+    facts += [
+        f"API key found in written files or output: {num(summary.get('secrets_found'))}",
+        f"judge prompts carrying the hostile notebook: {num(summary.get('hostile_prompts'))}, "
+        f"item block broken: {num(summary.get('hostile_prompts_broken'))}",
+    ]
+    return [*out, "; ".join(facts) + ".", ""]
+
+
 def render(results_dir: Path) -> str:
     """The markdown between the markers (without them)."""
     results = load_results(results_dir)
@@ -477,6 +589,7 @@ def render(results_dir: Path) -> str:
         retrieval_section(results),
         local_model_section(results),
         demo_section(results),
+        reliability_section(results),
     ]
     body = [line for section in sections for line in section]
     if not body:

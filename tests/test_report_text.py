@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,10 +61,12 @@ def test_summary_rows_follow_rubric_and_variants(report: EvaluationReport) -> No
         cmp = report.comparison(row.cells[0] or "model_use", row.cells[1])
         assert cmp is not None
         assert row.cells[3] != "—" and row.cells[4] != "—"
-    # The baseline column is the baseline's own MAE, identical on every row of a dimension.
+    # The baseline column is over each row's paired items; every variant scored every item
+    # here, so that is the baseline's own MAE on every row of a dimension.
     base = report.result("baseline", "model_use")
     assert base is not None
     assert rows[0].cells[3] == rows[1].cells[3] == fmt_interval(base.mae)
+    assert rows[0].cells[2] == str(base.n_scored)
 
 
 def test_console_table_shows_every_dimension_and_footer(report: EvaluationReport) -> None:
@@ -176,7 +179,8 @@ def test_narrow_console_keeps_the_reference_levels_under_the_table(
     render_console(report, Console(file=buf, width=90, color_system=None))
     text = " ".join(buf.getvalue().split())
     for ref in report.references:
-        assert f"{ref.dimension}: median predictor" in text
+        # Below 100 columns each line starts with the rows' n (the table has no n column).
+        assert re.search(rf"{ref.dimension}: n = \d+ semantic, \d+ full; median predictor", text)
     assert "calibrated baseline" in text and "human-human" in text
     wide = io.StringIO()
     render_console(report, Console(file=wide, width=220, color_system=None))

@@ -24,6 +24,7 @@ the standard library from a background thread. This module holds what they share
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +44,13 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     # The default listen backlog (5) resets connections when 32 clients connect at once.
     request_queue_size = 256
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up (its timeout fired, it was killed) is not the server's
+        # error: only other failures get the standard library's traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class JSONHandler(BaseHTTPRequestHandler):

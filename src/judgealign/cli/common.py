@@ -6,11 +6,12 @@ import functools
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from judgealign.data.item import Item
 from judgealign.data.label import Label
@@ -48,6 +49,50 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+# Click's exception base, whichever click typer runs on (recent typers vendor their own):
+# BadParameter -> UsageError -> ClickException.
+_CLICK_EXCEPTION: type[Exception] = typer.BadParameter.__mro__[2]
+
+
+class OneLineUsageErrors(TyperGroup):
+    """The command group whose usage errors (an unknown option, a value of the wrong type, a
+    missing argument) are one line on stderr, exit code 2, like every other bad input: not
+    the framed usage box, which a CI log or a script's caller reads as several errors."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(
+                args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
+            )
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except _CLICK_EXCEPTION as exc:
+            status = int(getattr(exc, "exit_code", 2))
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                sys.exit(status)  # the help has been printed
+            ctx = getattr(exc, "ctx", None)
+            hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+            message = str(getattr(exc, "format_message", exc.__str__)()).rstrip(".")
+            err_console.print(
+                f"[red]error:[/red] {escape(message)}{escape(hint)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            sys.exit(status)
+        except typer.Abort:
+            err_console.print("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 def ratings_or_items(
     rubric_name: str | None,
     items_paths: Sequence[Path],
@@ -66,14 +111,16 @@ def ratings_or_items(
     if ratings is not None:
         from judgealign.data.ratings import load_ratings, rubric_for_ratings
 
+        given = load_rubric(rubric_name) if rubric_name else None
         ds = load_ratings(
             ratings,
             limit=limit,
             dimensions=list(dimensions) if dimensions else None,
             seed=seed,
             per_group=per_group,
+            rubric=given,
         )
-        rubric = load_rubric(rubric_name) if rubric_name else rubric_for_ratings(ds, ratings)
+        rubric = given or rubric_for_ratings(ds, ratings)
         if dimensions:
             rubric = rubric.subset(list(dimensions))
         return rubric, list(ds.items), list(ds.labels), list(ds.rater_labels)

@@ -6,6 +6,7 @@ import typer
 
 from judgealign import __version__
 from judgealign.cli.align_cmd import align, memory_app
+from judgealign.cli.common import OneLineUsageErrors
 from judgealign.cli.demo_cmd import demo
 from judgealign.cli.evaluate_cmd import evaluate
 from judgealign.cli.label_cmd import label
@@ -16,6 +17,7 @@ from judgealign.cli.score_cmd import score
 from judgealign.cli.serve_cmd import serve
 
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     no_args_is_help=True,
     help="Align LLM judges with human experts, and measure it honestly.",
     pretty_exceptions_show_locals=False,

@@ -25,6 +25,7 @@ from judgealign.cli.options import (
     ModelOption,
     RetryFailedOption,
 )
+from judgealign.data.files import read_text
 from judgealign.data.jsonl import repair_torn_tail
 from judgealign.data.mlflow_store import resolve_tracking_uri
 from judgealign.errors import DataError
@@ -38,17 +39,40 @@ from judgealign.sync import run_sync
 
 
 def _read_done(out: Path, retry_failed: bool) -> dict[tuple[str, str], Judgement]:
+    """The judgements an earlier run stored in ``out`` (those a resume keeps).
+
+    Every complete line must be a judgement: an --out naming another file (the labels, say)
+    is refused before anything is appended to it or cut from it. An unfinished last line
+    (no newline: a run killed mid-write) is left for ``repair_torn_tail``.
+    """
     done: dict[tuple[str, str], Judgement] = {}
     if not out.exists():
         return done
-    for line in out.read_text(encoding="utf-8").splitlines():
+    *complete, _torn = read_text(out).split("\n")
+    for number, line in enumerate(complete, 1):
+        if not line.strip():
+            continue
         try:
-            j = Judgement.model_validate(json.loads(line))
-        except ValueError:
-            continue  # a torn last line from an interrupted run
+            j = _judgement(json.loads(line))
+        except (ValueError, RecursionError):
+            raise DataError(
+                f"{out}:{number}: not a judgement (a judgements file from `judgealign score` "
+                "holds one per line); name a new --out, or delete that line"
+            ) from None
         if not redo_on_resume(j, retry_failed):
             done[j.key] = j
     return done
+
+
+def _judgement(data: object) -> Judgement:
+    """A stored judgement; ValueError for anything else, such as a label (whose fields a
+    judgement also has, but never with ``rater``, nor without ``schema_version`` and
+    ``model``, which every judgement judgealign writes carries)."""
+    if not isinstance(data, dict) or not {"schema_version", "model"} <= set(data):
+        raise ValueError("not a judgement")
+    if set(data) - set(Judgement.model_fields):
+        raise ValueError("fields a judgement does not have")
+    return Judgement.model_validate(data)
 
 
 @one_line_errors
@@ -109,10 +133,12 @@ def score(
             raise DataError("--mlflow-feedback writes to traces: give mlflow:experiment=NAME items")
         feedback_uri = resolve_tracking_uri(tracking_uri)
     dims = list(dimension) if dimension else list(judge.rubric.dimension_ids)
+    for d in dims:
+        judge.rubric.dimension(d)
     if out.is_dir():
         raise DataError(f"--out {out} is a folder; name a .jsonl file for the judgements")
-    repair_torn_tail(out)  # a killed run's unfinished record must not swallow the next
     done = _read_done(out, retry_failed)
+    repair_torn_tail(out)  # a killed run's unfinished record must not swallow the next
     out.parent.mkdir(parents=True, exist_ok=True)
     results: list[Judgement] = [j for j in done.values() if j.dimension in dims]
     with out.open("a", encoding="utf-8") as fh, progress_for() as progress:

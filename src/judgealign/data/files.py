@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,27 @@ def loads_json(text: str, where: str, fix: str) -> Any:
         raise DataError(f"{where}: not valid JSON (line {exc.lineno}: {exc.msg}); {fix}") from None
     except RecursionError:
         raise DataError(f"{where}: JSON nested too deeply; {fix}") from None
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place: a process
+    killed mid-write leaves the old file or the new one, never half of one.
+
+    >>> import tempfile
+    >>> p = write_text_atomic(Path(tempfile.mkdtemp()) / "s.json", "{}")
+    >>> p.read_text()
+    '{}'
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _not_utf8(exc: UnicodeDecodeError) -> str:

@@ -44,10 +44,23 @@ def as_text(value: Any) -> str:
 
 
 def _check_notebook(text: str, where: str) -> None:
-    """Fail at load time, not mid-evaluation, on files that are not notebooks."""
+    """Fail at load time, not mid-evaluation, on files that are not notebooks: what the
+    renderer needs (a known nbformat, a list of cells that are objects) is checked here."""
     data = loads_json(text, where, "give a .ipynb file saved by Jupyter")
     if not isinstance(data, dict) or "nbformat" not in data:
         raise DataError(f"{where}: not a Jupyter notebook (no 'nbformat' field)")
+    major = data["nbformat"]
+    if isinstance(major, bool) or major not in (2, 3, 4):
+        raise DataError(
+            f"{where}: unsupported nbformat {major!r}; re-save the notebook with Jupyter"
+        )
+    key = "cells" if major == 4 else "worksheets"
+    cells = data.get(key)
+    if not isinstance(cells, list):
+        raise DataError(f"{where}: the notebook has no '{key}' list; the file is damaged")
+    for number, cell in enumerate(cells, 1):
+        if not isinstance(cell, dict):
+            raise DataError(f"{where}: cell {number} is not a JSON object; the file is damaged")
 
 
 def _files_under(folder: Path) -> list[Path]:

@@ -6,6 +6,7 @@ optionally ``rater_scores`` (individual raters) and ``rationales``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,9 +68,15 @@ def _penalty_rationales(dimension: str, rationales: list[str]) -> list[str]:
 
 def _scale(raw: Any, where: str, dimension: str) -> tuple[int, int]:
     ok = isinstance(raw, list | tuple) and len(raw) == 2
-    if ok and all(isinstance(v, int | float) and float(v).is_integer() for v in raw):
+    if ok and all(_number(v) and float(v).is_integer() for v in raw) and raw[0] < raw[1]:
         return int(raw[0]), int(raw[1])
-    raise DataError(f"{where}: scale of {dimension!r} must be [min, max] integers, got {raw!r}")
+    raise DataError(
+        f"{where}: scale of {dimension!r} must be [min, max] integers with min < max, got {raw!r}"
+    )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _parse(line: str, where: str) -> dict[str, Any]:
@@ -79,7 +86,63 @@ def _parse(line: str, where: str) -> dict[str, Any]:
     missing = [k for k in _REQUIRED if k not in record]
     if missing:
         raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
+    for key in ("scores", "scale"):
+        if not isinstance(record[key], dict) or not record[key]:
+            raise DataError(f"{where}: {key!r} must be an object of dimension -> value")
+    if record.get("input") is not None and not isinstance(record["input"], dict):
+        raise DataError(f"{where}: 'input' must be an object of name -> text")
+    if not str(record["item_id"]).strip() or isinstance(record["item_id"], dict | list):
+        raise DataError(f"{where}: 'item_id' must be a non-empty string or number")
+    raters = record.get("rater_scores")
+    if raters is not None and not (
+        isinstance(raters, list)
+        and all(isinstance(r, dict) and isinstance(r.get("scores") or {}, dict) for r in raters)
+    ):
+        raise DataError(f"{where}: 'rater_scores' must be a list of {{rater, scores}} objects")
     return record
+
+
+def _check_scores(
+    record: dict[str, Any],
+    where: str,
+    scales: dict[str, tuple[int, int]],
+    first_where: str,
+    rubric: Rubric | None,
+) -> None:
+    """Every score of a record on its dimension's scale (and the rubric's, when given): an
+    off-scale or malformed score is caught here, naming its line, before anything runs."""
+    for dimension, raw in record["scale"].items():
+        declared = _scale(raw, where, str(dimension))
+        if str(dimension) in scales and declared != scales[str(dimension)]:
+            low, high = scales[str(dimension)]
+            raise DataError(
+                f"{where}: scale of {dimension!r} is {list(declared)} here but [{low}, {high}] "
+                f"on {first_where}; one scale per dimension"
+            )
+    sources = [("", record["scores"])]
+    for entry in record.get("rater_scores") or []:
+        sources.append((f"rater {entry.get('rater')!s}: ", entry.get("scores") or {}))
+    for who, scores in sources:
+        for dimension, score in scores.items():
+            if dimension not in scales:
+                raise DataError(
+                    f"{where}: {who}score for {dimension!r}, which the file's scale does not "
+                    f"declare (it declares {', '.join(scales)}); add it to 'scale' or remove it"
+                )
+            if score is None:
+                continue  # not rated on this dimension
+            if not _number(score) or not math.isfinite(score):
+                raise DataError(f"{where}: {who}score of {dimension!r} is not a number: {score!r}")
+            low, high = scales[dimension]
+            if not low <= score <= high:
+                raise DataError(
+                    f"{where}: {who}score of {dimension!r} is {score:g}, outside its scale "
+                    f"{low}-{high}; fix the score or the scale"
+                )
+            if rubric is not None and dimension in rubric.dimension_ids:
+                rubric.dimension(dimension).scale.check(
+                    float(score), where=f"{where}: {who}{dimension!r} in rubric {rubric.id!r}: "
+                )
 
 
 def _select(
@@ -106,11 +169,17 @@ def load_ratings(
     dimensions: Sequence[str] | None = None,
     seed: int = 0,
     per_group: int | None = None,
+    rubric: Rubric | None = None,
 ) -> RatingsDataset:
     """Load a ratings file; ``limit`` keeps whole groups, chosen with ``seed``, until at least
     ``limit`` items; ``dimensions`` keeps only those dimensions. ``per_group`` keeps at most
     that many items of each chosen group, so a limited sample spans more groups (SummEval has
     16 summaries per article: ``limit=40`` is 3 articles whole, or 20 with ``per_group=2``).
+
+    The whole file is checked first, so a bad line stops the load (a DataError naming
+    ``file:line``) before any run starts: a malformed record, a score that is not a number,
+    off its dimension's scale (or ``rubric``'s, when given) or for a dimension the scale does
+    not declare, and a dimension declared with two scales.
 
     >>> ds = load_ratings("summeval_expert.jsonl", limit=20)  # doctest: +SKIP
     >>> len(ds.items), ds.dimensions  # doctest: +SKIP
@@ -129,6 +198,21 @@ def load_ratings(
 
     first, first_where = records[0]
     all_scales = {str(d): _scale(v, first_where, str(d)) for d, v in first["scale"].items()}
+    if rubric is not None:
+        unknown = [d for d in (dimensions or all_scales) if d not in rubric.dimension_ids]
+        if unknown:
+            raise DataError(
+                f"{source}: dimension(s) {', '.join(unknown)} are not in rubric {rubric.id!r} "
+                f"({', '.join(rubric.dimension_ids)}); pick them with --dimension or use "
+                "another rubric"
+            )
+    seen: dict[str, str] = {}
+    for record, where in records:
+        _check_scores(record, where, all_scales, first_where, rubric)
+        item_id = str(record["item_id"])
+        if item_id in seen:
+            raise DataError(f"{where}: duplicate item_id {item_id!r} (first at {seen[item_id]})")
+        seen[item_id] = where
     if dimensions is not None:
         unknown = [d for d in dimensions if d not in all_scales]
         if unknown:
@@ -153,13 +237,9 @@ def load_ratings(
     items: list[Item] = []
     labels: list[Label] = []
     rater_labels: list[Label] = []
-    seen: dict[str, str] = {}
     name = str(first.get("dataset") or source.stem)
-    for record, where in records:
+    for record, _ in records:
         item_id = str(record["item_id"])
-        if item_id in seen:
-            raise DataError(f"{where}: duplicate item_id {item_id!r} (first at {seen[item_id]})")
-        seen[item_id] = where
         raw_inputs = record.get("input") or {}
         metadata: dict[str, Any] = {"dataset": record.get("dataset", name)}
         metadata["system"] = record.get("system")
@@ -181,8 +261,6 @@ def load_ratings(
             score = scores.get(dimension)
             if score is None:
                 continue
-            if not isinstance(score, int | float):
-                raise DataError(f"{where}: score of {dimension!r} is not a number: {score!r}")
             labels.append(
                 Label(
                     item=item_id,
@@ -195,7 +273,7 @@ def load_ratings(
         for entry in record.get("rater_scores") or []:
             rater = str(entry.get("rater"))
             for dimension, score in (entry.get("scores") or {}).items():
-                if dimension in scales and isinstance(score, int | float):
+                if dimension in scales and score is not None:
                     rater_labels.append(
                         Label(
                             item=item_id,

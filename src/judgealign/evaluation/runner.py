@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from judgealign.data.files import write_text_atomic
 from judgealign.data.item import Item
 from judgealign.data.label import Label, item_of
 from judgealign.errors import ConfigError, DataError, JudgeAlignError
@@ -427,7 +428,7 @@ class Evaluator:
             total = _usage_path(path)
             if retry and total.exists():
                 spent_now = spent_now + Usage.model_validate_json(total.read_text(encoding="utf-8"))
-            total.write_text(spent_now.model_dump_json(), encoding="utf-8")
+            write_text_atomic(total, spent_now.model_dump_json())  # a kill leaves no half
         return judge
 
     async def _predict(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from judgealign.data.files import write_text_atomic
 from judgealign.data.jsonl import repair_torn_tail
 from judgealign.judge.failures import redo_on_resume
 from judgealign.judge.judgement import Judgement
@@ -139,4 +140,5 @@ def check_run_settings(run_dir: Path, settings: dict[str, object]) -> None:
             "judgealign); pass a new run folder or delete this one (cached responses are kept)"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    # Atomic: a run killed while writing it must not leave a folder that refuses to resume.
+    write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")

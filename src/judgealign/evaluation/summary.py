@@ -11,6 +11,7 @@ its p-value carries both (evaluation/bootstrap.py says how, and what it assumes)
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -394,6 +395,13 @@ def _comparisons(
             )
             if pc.n == 0:
                 continue
+            # Both MAEs over the same paired items (the expert and both judges scored them),
+            # so a table row compares like with like; repeats average per item first.
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                per_item_v = np.nanmean(aligned_v, axis=0)
+            both = ~np.isnan(err_b[0]) & ~np.isnan(per_item_v)
+            both_ids = [i for i, keep in zip(ids, both, strict=True) if keep]
             per_repeat = []
             if aligned_v.shape[0] > 1:
                 diff = aligned_v - err_b[0]
@@ -420,6 +428,8 @@ def _comparisons(
                 relative_change=(pc.delta / pc.mean_a) if pc.mean_a > 0 else None,
                 n_repeats=pc.n_repeats,
                 delta_repeats=per_repeat,
+                reference_mae=stats.interval(err_b[0][both], both_ids),
+                variant_mae=stats.interval(per_item_v[both], both_ids),
             )
         adjusted = holm_correction({d: c.p_value for d, c in raw.items()})
         comparisons.extend(c.model_copy(update={"p_holm": adjusted[d]}) for d, c in raw.items())

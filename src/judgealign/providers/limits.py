@@ -1,4 +1,5 @@
-"""Bounding how hard we hit a provider: in-flight requests, requests per minute, batching.
+"""Bounding how hard we hit a provider: in-flight requests, requests per minute, batching,
+one request for texts that several callers want at once.
 
 >>> import asyncio
 >>> from judgealign.testing.fake import FakeLLM
@@ -18,8 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from judgealign.errors import ConfigError
+from judgealign.providers.accounting import UsageMeter
 from judgealign.providers.protocol import LLM, Embedder, FloatMatrix
-from judgealign.providers.types import ChatRequest, ChatResponse
+from judgealign.providers.types import ChatRequest, ChatResponse, Usage
 
 
 class LoopSemaphore:
@@ -134,3 +136,68 @@ class BatchingEmbedder:
         rows = np.concatenate([np.asarray(p, dtype=np.float32) for p in parts], axis=0)
         index = {t: i for i, t in enumerate(unique)}
         return rows[[index[t] for t in texts]]
+
+
+class SingleFlightEmbedder:
+    """Concurrent requests for the same texts share one request: a text another call is
+    already embedding is awaited, not sent again (identical batches become one request).
+
+    The request runs as its own task, so a caller that is cancelled does not take the others'
+    answer with it. Texts served by another call's request count as ``cached_calls`` in
+    ``meter`` (nothing was spent on them).
+
+    >>> import asyncio
+    >>> from judgealign.testing.fake import FakeEmbedder
+    >>> base = FakeEmbedder()
+    >>> emb = SingleFlightEmbedder(base)
+    >>> async def twice():
+    ...     return await asyncio.gather(emb.embed(["a b"]), emb.embed(["a b"]))
+    >>> [m.shape for m in asyncio.run(twice())], base.calls
+    ([(1, 256), (1, 256)], 1)
+    """
+
+    def __init__(self, inner: Embedder, *, meter: UsageMeter | None = None) -> None:
+        self.inner = inner
+        self.meter = meter
+        self._lock = threading.Lock()
+        self._by_loop: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, tuple[asyncio.Task[FloatMatrix], int]]
+        ] = weakref.WeakKeyDictionary()
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def _inflight(self) -> dict[str, tuple[asyncio.Task[FloatMatrix], int]]:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            return self._by_loop.setdefault(loop, {})
+
+    async def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        unique = list(dict.fromkeys(texts))
+        if not unique:
+            return np.zeros((0, 0), dtype=np.float32)
+        inflight = self._inflight()
+        slots = {t: inflight[t] for t in unique if t in inflight}
+        mine = [t for t in unique if t not in slots]
+        if slots and self.meter is not None:
+            self.meter.add(Usage(cached_calls=sum(1 for t in texts if t in slots)))
+        if mine:
+            task = asyncio.ensure_future(self.inner.embed(mine))
+            for index, text in enumerate(mine):
+                inflight[text] = slots[text] = (task, index)
+
+            def done(finished: asyncio.Task[FloatMatrix], sent: list[str] = mine) -> None:
+                for text in sent:
+                    if inflight.get(text, (None, 0))[0] is finished:
+                        del inflight[text]
+                if not finished.cancelled():
+                    finished.exception()  # retrieved here: every waiter may have gone
+
+            task.add_done_callback(done)
+        answers: dict[asyncio.Task[FloatMatrix], FloatMatrix] = {}
+        for task_, _ in slots.values():
+            if task_ not in answers:
+                answers[task_] = np.asarray(await asyncio.shield(task_), dtype=np.float32)
+        rows = {t: answers[task_][index] for t, (task_, index) in slots.items()}
+        return np.stack([rows[t] for t in texts]).astype(np.float32, copy=False)

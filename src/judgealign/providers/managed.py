@@ -4,9 +4,10 @@
 retry; a retried call keeps its concurrency slot while it backs off (so a struggling server
 is not hit harder); usage counts each logical call once.
 
-``ManagedEmbedder`` = Cache(Batch(Limit(Accounting(Retry(base))))): only uncached texts are
-batched and sent; ``usage.calls`` counts provider requests (batches) and
-``usage.cached_calls`` texts served from the cache.
+``ManagedEmbedder`` = SingleFlight(Cache(Batch(Limit(Accounting(Retry(base)))))): only
+uncached texts are batched and sent, and a text already being embedded for another caller is
+awaited, not sent twice; ``usage.calls`` counts provider requests (batches) and
+``usage.cached_calls`` texts served from the cache or by another caller's request.
 
 >>> import asyncio
 >>> from judgealign.testing.fake import FakeLLM
@@ -31,6 +32,7 @@ from judgealign.providers.limits import (
     BatchingEmbedder,
     ConcurrencyLimitedEmbedder,
     ConcurrencyLimitedLLM,
+    SingleFlightEmbedder,
 )
 from judgealign.providers.protocol import LLM, Embedder, FloatMatrix, Timeout, attempt_timeout
 from judgealign.providers.retry import RetryingEmbedder, RetryingLLM
@@ -147,7 +149,7 @@ class ManagedEmbedder:
             stack = CachedEmbedder(
                 stack, self.cache_dir, namespace=namespace or base.name, meter=self.meter
             )
-        self._stack = stack
+        self._stack = SingleFlightEmbedder(stack, meter=self.meter)
 
     @property
     def name(self) -> str:

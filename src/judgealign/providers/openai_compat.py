@@ -103,6 +103,12 @@ class HttpJsonClient:
                 "or check the server",
                 transient=True,
             ) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as err:
+            # Reached, but the answer broke off (a proxy or server dropped the connection).
+            raise ProviderError(
+                f"{self.who}: {url} broke off its answer ({type(err).__name__}: {err})",
+                transient=True,
+            ) from None
         except httpx.HTTPError as err:
             raise ProviderError(
                 f"{self.who}: cannot reach {url} ({type(err).__name__}: {err}); is the server "

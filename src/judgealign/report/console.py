@@ -19,7 +19,9 @@ from judgealign.report.table import (
 # reference levels then go under the table: a judge is never shown without them).
 _OPTIONAL = ("Bias", "Median pred.", "Calib. base", "Human-human")
 _WIDE = 130
-# Below 100 columns these go too: both MAEs with their CIs and the p are what must stay whole.
+# Below 100 columns these go too: both MAEs with their CIs and the p are what must stay whole
+# (each row's n then heads its dimension's line under the table).
+_NARROW = 100
 _NARROW_OPTIONAL = ("n", "Change")
 
 
@@ -38,7 +40,7 @@ def console_table(
     table = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     dropped: tuple[str, ...] = ()
     if width is not None and width < _WIDE:
-        dropped = _OPTIONAL + (_NARROW_OPTIONAL if width < 100 else ())
+        dropped = _OPTIONAL + (_NARROW_OPTIONAL if width < _NARROW else ())
     keep = [i for i, col in enumerate(COLUMNS) if col not in dropped]
     for i in keep:
         col = COLUMNS[i]
@@ -66,7 +68,7 @@ def render_console(report: EvaluationReport, console: Console | None = None) -> 
     console.print(console_table(report, width=console.width))
     lines = footer_lines(report)
     if console.width < _WIDE:
-        lines = reference_lines(report) + lines
+        lines = reference_lines(report, paired_n=console.width < _NARROW) + lines
     for line in lines:
         style = "bold yellow" if line.startswith("WARNING") else "dim"
         console.print(line, style=style, highlight=False)

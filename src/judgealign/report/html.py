@@ -243,11 +243,13 @@ def render_html(report: EvaluationReport) -> str:
         notes,
         "</section>",
         "<section id='summary'><h2>Summary</h2>",
-        "<p class='explain'>MAE against the expert (lower is better) with bootstrap "
-        "intervals. Δ is the paired change against the baseline "
-        "on the same items (negative is better; green when the whole interval is below zero, "
-        "red when above); Holm p is adjusted across dimensions per variant, bold below "
-        "0.05.</p>",
+        "<p class='explain'>MAE against the expert (lower is better) with "
+        "bootstrap intervals. Each row compares a variant with the "
+        "baseline on the same n items (those the expert and both judges scored): both MAEs "
+        "and Δ, the paired change, are over them (negative is better; green when the whole "
+        "interval is below zero, red when above); Holm p is adjusted across dimensions per "
+        "variant, bold below 0.05. Each variant's MAE over all the items it scored is in the "
+        "agreement table below.</p>",
         "<ul class='explain method'>"
         + "".join(f"<li>{esc(line)}</li>" for line in describe_statistics(report))
         + "</ul>",

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from judgealign.providers.types import Usage
-from judgealign.report.model import EvaluationReport, Interval
+from judgealign.report.model import Comparison, EvaluationReport, Interval
 from judgealign.report.svg import esc
 from judgealign.report.table import describe_statistics, fmt_num, fmt_spread
 
@@ -153,73 +153,99 @@ def _bounds(d: Interval) -> str:
     return f"[{d.low:+.2f}, {d.high:+.2f}]"
 
 
-def summary_table(report: EvaluationReport) -> str:
-    """Per dimension: each variant's MAE, its change against the baseline, reference levels."""
+def _delta_cells(comp: Comparison) -> list[str]:
+    d = comp.delta
+    cls = "num better" if d.high < 0 else ("num worse" if d.low > 0 else "num")
+    rel = "" if comp.relative_change is None else f" ({comp.relative_change:+.0%})"
+    sig = "num sig" if comp.p_holm < 0.05 else "num"
+    return [
+        f'<td class="{cls}">{esc(f"{d.estimate:+.2f}{rel}")}<br><small>{_bounds(d)}</small></td>',
+        f'<td class="{sig}">{esc(fmt_p(comp.p_value))}'
+        f"<br><small>({esc(fmt_p(comp.p_holm))})</small></td>",
+    ]
+
+
+def _mae_cell(iv: Interval | None, point: float, spread: list[float] | None = None) -> str:
+    return _iv_cell(iv, spread=spread) if iv is not None else _td(fmt_num(point), "num")
+
+
+def _human_tip(report: EvaluationReport, dim: str) -> str:
+    ref = next((r for r in report.references if r.dimension == dim), None)
+    if ref is None or ref.human_human_mae is None:
+        return ""
+    tip = f"{ref.n_multi_rated} multi-rated items"
+    if ref.human_human is not None:
+        tip += f", CI [{ref.human_human.low:.2f}, {ref.human_human.high:.2f}]"
+    if ref.human_alpha is not None:
+        tip += f", Krippendorff's alpha among raters {ref.human_alpha:.2f}"
+    return tip
+
+
+def summary_table(report: EvaluationReport, reference: str = "baseline") -> str:
+    """Per dimension and variant: the baseline's and the variant's MAE over the same paired
+    items (n: the expert and both judges scored them), the change, its p, reference levels.
+
+    One row per comparison, as in the console and Markdown tables: two MAEs side by side are
+    always over one set of items. A variant without a comparison (no baseline in the run, or
+    no scored pair) shows its own MAE over the items it scored. With repeats, the variant's
+    cell adds the spread of its MAE across them.
+    """
     variants = report.config.variants or list(dict.fromkeys(r.variant for r in report.results))
     dims = report.config.dimensions or list(dict.fromkeys(r.dimension for r in report.results))
+    shown = [v for v in variants if v != reference] or variants
     refs = {r.dimension: r for r in report.references}
-    top = "<tr><th rowspan='2' scope='col'>Dimension</th><th rowspan='2' scope='col'>n</th>"
-    sub = ""
-    for v in variants:
-        if v == "baseline":
-            top += "<th rowspan='2' scope='col'>baseline<br>MAE [CI]</th>"
-        else:
-            top += f"<th colspan='3' scope='colgroup' class='v-{esc(v)}'>{esc(v)}</th>"
-            sub += "<th>MAE [CI]</th><th>Δ vs baseline [CI]</th><th>p<br>(Holm p)</th>"
-    top += "<th rowspan='2' scope='col'>median<br>predictor<br>MAE</th>"
-    top += (
-        "<th rowspan='2' scope='col' title='the baseline through an affine map fitted per "
-        "fold on its training items: scale correction alone'>calibrated<br>baseline<br>MAE</th>"
+    head = "".join(
+        f"<th scope='col'{tip}>{label}</th>"
+        for label, tip in (
+            ("Dimension", ""),
+            ("Variant", ""),
+            ("n", " title='items the expert and both judges scored: both MAEs are over these'"),
+            (f"{esc(reference)}<br>MAE [CI]", ""),
+            ("MAE [CI]", ""),
+            (f"Δ vs {esc(reference)} [CI]", ""),
+            ("p<br>(Holm p)", ""),
+            ("median<br>predictor<br>MAE", ""),
+            (
+                "calibrated<br>baseline<br>MAE",
+                " title='the baseline through an affine map fitted per fold on its training "
+                "items: scale correction alone'",
+            ),
+            ("human-<br>human<br>MAE", ""),
+        )
     )
-    top += "<th rowspan='2' scope='col'>human-<br>human<br>MAE</th></tr>"
     rows = []
     for dim in dims:
-        per = [report.result(v, dim) for v in variants]
-        n = max((r.n_items for r in per if r is not None), default=0)
-        cells = [f"<th scope='row'>{esc(dim)}</th>", _td(str(n), "num")]
-        for v, res in zip(variants, per, strict=True):
-            cells.append(
-                _iv_cell(res.mae if res else None, spread=res.mae_repeats if res else None)
-            )
-            if v == "baseline":
-                continue
-            comp = report.comparison(dim, v)
-            if comp is None:
-                cells += [_td(DASH, "num")] * 2
-                continue
-            d = comp.delta
-            cls = "num better" if d.high < 0 else ("num worse" if d.low > 0 else "num")
-            rel = "" if comp.relative_change is None else f" ({comp.relative_change:+.0%})"
-            tip = (
-                f"{comp.n} paired items: {comp.reference} {comp.mae_reference:.3f}"
-                f" → {v} {comp.mae_variant:.3f}"
-            )
-            cells.append(
-                f'<td class="{cls}" title="{esc(tip)}">{esc(f"{d.estimate:+.2f}{rel}")}'
-                f"<br><small>{_bounds(d)}</small></td>"
-            )
-            sig = "num sig" if comp.p_holm < 0.05 else "num"
-            cells.append(
-                f'<td class="{sig}">{esc(fmt_p(comp.p_value))}'
-                f"<br><small>({esc(fmt_p(comp.p_holm))})</small></td>"
-            )
+        present = [(v, r) for v in shown if (r := report.result(v, dim)) is not None]
         ref = refs.get(dim)
-        cells.append(_td(fmt_num(ref.median_predictor_mae if ref else None), "num"))
-        cells.append(_td(fmt_num(ref.calibrated_baseline_mae if ref else None), "num"))
         hh = ref.human_human_mae if ref else None
-        hh_tip = ""
-        if ref is not None and hh is not None:
-            hh_tip = f"{ref.n_multi_rated} multi-rated items"
-            if ref.human_human is not None:
-                hh_tip += f", CI [{ref.human_human.low:.2f}, {ref.human_human.high:.2f}]"
-            if ref.human_alpha is not None:
-                hh_tip += f", Krippendorff's alpha among raters {ref.human_alpha:.2f}"
-        cells.append(_td(fmt_num(hh), "num", hh_tip))
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+        span = f" rowspan='{len(present)}'" if len(present) > 1 else ""
+        for i, (v, res) in enumerate(present):
+            comp = report.comparison(dim, v) if v != reference else None
+            cells = [f"<th scope='row'{span}>{esc(dim)}</th>"] if i == 0 else []
+            cells.append(_td(v, f"variant v-{v}"))
+            if comp is not None:
+                cells.append(_td(str(comp.n), "num"))
+                cells.append(_mae_cell(comp.reference_mae, comp.mae_reference))
+                cells.append(_mae_cell(comp.variant_mae, comp.mae_variant, res.mae_repeats))
+                cells += _delta_cells(comp)
+            else:
+                cells.append(_td(str(res.n_scored), "num"))
+                cells += [
+                    _td(DASH, "num"),
+                    _iv_cell(res.mae, spread=res.mae_repeats),
+                    _td(DASH, "num"),
+                    _td(DASH, "num"),
+                ]
+            if i == 0:
+                cells.append(_td(fmt_num(ref.median_predictor_mae if ref else None), "num"))
+                cells.append(_td(fmt_num(ref.calibrated_baseline_mae if ref else None), "num"))
+                cells.append(_td(fmt_num(hh), "num", _human_tip(report, dim)))
+                cells[-3:] = [c.replace("<td", f"<td{span}", 1) for c in cells[-3:]]
+            rows.append("<tr>" + "".join(cells) + "</tr>")
     if not rows:
-        rows.append("<tr><td colspan='99'>No results.</td></tr>")
+        rows.append("<tr><td colspan='10'>No results.</td></tr>")
     return (
-        f'<table class="summary" id="summary-table"><thead>{top}<tr>{sub}</tr></thead>'
+        f'<table class="summary" id="summary-table"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 

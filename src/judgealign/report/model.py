@@ -97,6 +97,10 @@ class Comparison(BaseModel):
     # and the change in each repeat.
     n_repeats: int = 1
     delta_repeats: list[float] = Field(default_factory=list)
+    # Both MAEs with their intervals over the same ``n`` paired items (the expert and both
+    # judges scored them), so a table row compares like with like; None in older reports.
+    reference_mae: Interval | None = None
+    variant_mae: Interval | None = None
 
 
 class CurvePoint(BaseModel):

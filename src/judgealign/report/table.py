@@ -2,7 +2,10 @@
 
 One row per (dimension, aligned variant): the baseline's MAE and the variant's MAE with
 their intervals, the paired change and its p-values, and the reference levels a judge must
-beat. Keeping the formatting here means the console and the Markdown file never disagree.
+beat. Both MAEs of a row, and its change, are over one set of items, the paired set (the
+expert and both judges gave a score), whose size is the row's n: a baseline over 25 items
+beside a variant over 24 would compare different things. Keeping the formatting here means
+the console and the Markdown file never disagree.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from judgealign.report.model import EvaluationReport, Interval
+from judgealign.report.model import Comparison, EvaluationReport, Interval
 
 COLUMNS = (
     "Dimension",
@@ -140,17 +143,35 @@ def describe_statistics(report: EvaluationReport) -> list[str]:
     return lines
 
 
+def paired_cells(cmp: Comparison) -> tuple[str, str]:
+    """The two MAEs a comparison is about, over its ``n`` paired items (point estimates
+    alone for reports made before the paired intervals were stored).
+
+    >>> iv = Interval(estimate=0.5, low=0.25, high=0.75)
+    >>> cmp = Comparison(dimension="d", reference="baseline", variant="full", n=4,
+    ...     mae_reference=0.5, mae_variant=0.25, delta=iv, p_value=0.3, p_holm=0.3)
+    >>> paired_cells(cmp)
+    ('0.50', '0.25')
+    >>> paired_cells(cmp.model_copy(update={"reference_mae": iv}))[0]
+    '0.50 [0.25, 0.75]'
+    """
+    ref = fmt_interval(cmp.reference_mae) if cmp.reference_mae else fmt_num(cmp.mae_reference)
+    var = fmt_interval(cmp.variant_mae) if cmp.variant_mae else fmt_num(cmp.mae_variant)
+    return ref, var
+
+
 def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[SummaryRow]:
     """Rows of the headline table (see ``COLUMNS``), dimensions in rubric order.
 
-    Without a baseline in the run, each variant gets its own row with only its MAE.
+    A variant compared with the baseline shows both MAEs and n over their paired items.
+    Without a baseline in the run (or without a scored pair), a variant's row shows only its
+    own MAE, over the items it scored.
     """
     variants = list(report.config.variants)
     aligned = [v for v in variants if v != reference] or variants
     refs = {r.dimension: r for r in report.references}
     rows: list[SummaryRow] = []
     for dim in report.config.dimensions:
-        base = report.result(reference, dim) if reference in variants else None
         first = True
         for variant in aligned:
             res = report.result(variant, dim)
@@ -162,16 +183,19 @@ def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[
                 rel = f" ({cmp.relative_change:+.0%})" if cmp.relative_change is not None else ""
                 change = f"{cmp.delta.estimate:+.2f}{rel}"
                 p = f"{fmt_p(cmp.p_value)} ({fmt_p(cmp.p_holm)})"
+                n = cmp.n
+                base_mae, own_mae = paired_cells(cmp)
             else:
                 change, p = "—", "—"
+                n, base_mae, own_mae = res.n_scored, "—", fmt_interval(res.mae)
             rows.append(
                 SummaryRow(
                     cells=(
                         dim if first else "",
                         variant,
-                        str(res.n_scored),
-                        fmt_interval(base.mae) if base is not None else "—",
-                        fmt_interval(res.mae) + fmt_spread(res.mae_repeats),
+                        str(n),
+                        base_mae,
+                        own_mae + fmt_spread(res.mae_repeats),
                         change,
                         p,
                         fmt_num(res.bias.estimate if res.bias else None, signed=True),
@@ -187,16 +211,24 @@ def summary_rows(report: EvaluationReport, reference: str = "baseline") -> list[
     return rows
 
 
-def reference_lines(report: EvaluationReport) -> list[str]:
+def reference_lines(report: EvaluationReport, *, paired_n: bool = False) -> list[str]:
     """Per dimension, the levels a judge must beat: the median predictor, the calibrated
     baseline (the baseline's scores through a per-fold affine map, no call) and human-human.
 
     For a console too narrow for the table's reference columns; the other reports show them.
+    With ``paired_n`` each line starts with the rows' n (for a table too narrow for its n
+    column).
     """
     out = []
+    n_of: dict[str, list[str]] = {}
+    dim = ""
+    for row in summary_rows(report) if paired_n else []:
+        dim = row.cells[0] or dim
+        n_of.setdefault(dim, []).append(f"{row.cells[2]} {row.cells[1]}")
     for ref in report.references:
+        n = f"n = {', '.join(n_of[ref.dimension])}; " if ref.dimension in n_of else ""
         out.append(
-            f"{ref.dimension}: median predictor {fmt_num(ref.median_predictor_mae)}, "
+            f"{ref.dimension}: {n}median predictor {fmt_num(ref.median_predictor_mae)}, "
             f"calibrated baseline {fmt_num(ref.calibrated_baseline_mae)}, "
             f"human-human {fmt_num(ref.human_human_mae)} (MAE)"
         )
@@ -236,6 +268,7 @@ def footer_lines(report: EvaluationReport) -> list[str]:
         f"scoring: {us.calls} calls, {us.prompt_tokens + us.completion_tokens} tokens; "
         f"wall {report.wall_seconds:.0f} s",
         *describe_statistics(report),
+        "n: items the expert and both judges scored, over which both MAEs are computed",
     ]
     if cfg.draw_size is not None:
         lines.append(

@@ -6,18 +6,29 @@ against real HTTP without any network model. Each chat request takes the next sc
 (or asks ``handler``); every request body is recorded. The HTTP plumbing it shares with
 ``judgealign.serve`` lives in ``judgealign.http_base``.
 
+``Faults`` turns it into a fault-injecting endpoint: a share of requests get a 500 (whose
+body echoes the request's Authorization header, as some proxies do), a 429 with Retry-After,
+no answer before the client's timeout, a body cut off mid-way, an HTML page instead of JSON,
+or a judgement whose score is off the scale or missing. ``model_answer`` answers like a
+model would: judge requests with a score on the requested scale, reflection requests with
+guidelines drawn from their labels (``judgealign.testing.reflection``).
+
 >>> from judgealign.testing.server import Answer, HttpError, OpenAICompatServer
 >>> with OpenAICompatServer(replies=[HttpError(500), Answer("hi")]) as srv:
 ...     url = srv.base_url  # e.g. http://127.0.0.1:40123/v1
+>>> with OpenAICompatServer(handler=model_answer, faults=Faults(rate=0.6)) as srv:
+...     url = srv.base_url  # 60% of requests fail in one of FAULT_KINDS
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -26,6 +37,17 @@ from judgealign.http_base import JSONHandler, LoopbackService
 
 DEFAULT_TEXT = '{"rationale": "server default answer.", "score": 2}'
 EMBED_DIM = 64
+#: Every fault ``Faults`` can inject; the first five also hit embedding requests.
+FAULT_KINDS = (
+    "http_500",
+    "http_429",
+    "timeout",
+    "truncated",
+    "not_json",
+    "off_scale",
+    "missing_score",
+)
+TRANSPORT_FAULTS = FAULT_KINDS[:5]
 
 
 @dataclass(frozen=True)
@@ -73,16 +95,106 @@ class RejectJsonSchema:
     then: Reply = field(default_factory=Answer)
 
 
-Reply = Answer | HttpError | Delay | Malformed | RejectJsonSchema
+@dataclass(frozen=True)
+class Truncated:
+    """A 200 that promises the whole answer's length, sends half of it and hangs up."""
+
+    then: Answer = field(default_factory=Answer)
+
+
+Reply = Answer | HttpError | Delay | Malformed | RejectJsonSchema | Truncated
 Handler = Callable[[dict[str, Any]], Reply]
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Which requests fail, and how: each request fails with probability ``rate`` in one of
+    ``kinds`` (embedding requests only in transport kinds), decided by a hash of ``seed``,
+    the request body and how often that body came before. The same requests fail in the same
+    ways whatever their arrival order, and a repeated request (a retry) draws anew.
+
+    ``retry_after``: the 429's Retry-After (seconds); ``stall``: how long a ``timeout`` fault
+    holds its answer (make it longer than the client's ``?timeout=``).
+
+    >>> Faults(rate=0.2).kind_for("/v1/chat/completions", {"model": "m"}, 0) in (None, *FAULT_KINDS)
+    True
+    """
+
+    rate: float = 0.2
+    kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int = 0
+    retry_after: float = 0.05
+    stall: float = 3.0
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kinds if k not in FAULT_KINDS]
+        if unknown or not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"faults: rate in [0, 1] and kinds from {FAULT_KINDS}")
+
+    def kind_for(self, path: str, body: dict[str, Any], occurrence: int) -> str | None:
+        """The fault for the ``occurrence``-th arrival of ``body`` at ``path`` (None: none)."""
+        kinds = self.kinds
+        if path.endswith("/embeddings"):
+            kinds = tuple(k for k in kinds if k in TRANSPORT_FAULTS)
+        if not kinds or self.rate <= 0:
+            return None
+        blob = json.dumps([self.seed, path, body, occurrence], sort_keys=True, default=str)
+        digest = hashlib.sha256(blob.encode("utf-8")).digest()
+        draw = int.from_bytes(digest[:8], "big") / 2**64
+        if draw >= self.rate:
+            return None
+        return kinds[int.from_bytes(digest[8:16], "big") % len(kinds)]
+
+
+def model_answer(body: dict[str, Any]) -> Reply:
+    """Answer like a model: reflection requests with the fake reflection model's guidelines,
+    judge requests with a score from the request's schema (a hash of the prompt picks it).
+
+    Use as ``OpenAICompatServer(handler=model_answer)`` to run ``align``/``evaluate`` over
+    real HTTP without a model.
+    """
+    from judgealign.judge.scoring import PARSE_REMINDER
+    from judgealign.providers.types import ChatRequest, Message
+    from judgealign.testing import reflection
+
+    schema = _schema_of(body)
+    title = str(schema.get("title", ""))
+    messages = tuple(
+        Message(role=m.get("role", "user"), content=str(m.get("content", "")))
+        for m in body.get("messages", [])
+        if isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
+    )
+    if title and title != "judgement":
+        model = str(body.get("model", "m"))
+        request = ChatRequest(model=model, messages=messages, json_schema=schema)
+        return Answer(reflection.answer(request))
+    enum = schema.get("properties", {}).get("score", {}).get("enum") or [1, 2, 3]
+    # A re-ask after an unreadable answer gets the answer the first ask should have had.
+    prompt = (messages[-1].content if messages else "").replace(PARSE_REMINDER, "").rstrip()
+    pick = int.from_bytes(hashlib.blake2b(prompt.encode(), digest_size=4).digest(), "big")
+    score = enum[pick % len(enum)]
+    return Answer(json.dumps({"rationale": "The item shows what the scale asks.", "score": score}))
+
+
+def _schema_of(body: dict[str, Any]) -> dict[str, Any]:
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict):
+        return {}
+    schema = fmt.get("json_schema", {}).get("schema") if "json_schema" in fmt else fmt.get("schema")
+    return schema if isinstance(schema, dict) else {}
 
 
 @dataclass
 class RecordedRequest:
+    """One request as received: ``at`` is ``time.monotonic()`` on arrival, ``fault`` the
+    fault injected into its answer (None: answered normally)."""
+
     method: str
     path: str
     headers: dict[str, str]
     body: dict[str, Any] | None
+    at: float = field(default_factory=time.monotonic)
+    fault: str | None = None
 
 
 def hashed_embedding(text: str, dim: int = EMBED_DIM) -> list[float]:
@@ -118,6 +230,8 @@ class OpenAICompatServer(LoopbackService):
         delay: float = 0.0,
         default_text: str = DEFAULT_TEXT,
         model: str = "test-model",
+        faults: Faults | None = None,
+        embed_dim: int = EMBED_DIM,
     ) -> None:
         super().__init__(_RequestHandler)
         self.replies: list[Reply] = list(replies)
@@ -125,11 +239,16 @@ class OpenAICompatServer(LoopbackService):
         self.delay = delay
         self.default_text = default_text
         self.model = model
+        self.faults = faults
+        self.embed_dim = embed_dim
         self.requests: list[RecordedRequest] = []
+        #: faults injected so far, by kind
+        self.injected: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._seen: Counter[str] = Counter()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -147,6 +266,39 @@ class OpenAICompatServer(LoopbackService):
             ]
 
     # -- behaviour -------------------------------------------------------------------------
+
+    def _fault(self, path: str, body: dict[str, Any]) -> str | None:
+        if self.faults is None:
+            return None
+        key = hashlib.sha256(
+            json.dumps([path, body], sort_keys=True, default=str).encode("utf-8")
+        ).hexdigest()
+        with self._lock:
+            occurrence = self._seen[key]
+            self._seen[key] += 1
+        kind = self.faults.kind_for(path, body, occurrence)
+        if kind is not None:
+            with self._lock:
+                self.injected[kind] += 1
+        return kind
+
+    def _faulty_reply(self, kind: str, auth: str, normal: Callable[[], Reply]) -> Reply:
+        faults = self.faults or Faults()
+        if kind == "http_500":
+            # Proxies that echo the request put the caller's key in the error body.
+            return HttpError(500, f"injected failure; request had Authorization: {auth}")
+        if kind == "http_429":
+            return HttpError(429, "injected rate limit", retry_after=faults.retry_after)
+        if kind == "timeout":
+            return Delay(faults.stall, then=normal())
+        if kind == "truncated":
+            answer = normal()
+            return Truncated(answer if isinstance(answer, Answer) else Answer())
+        if kind == "not_json":
+            return Malformed("<html><body><h1>502 Bad Gateway</h1></body></html>")
+        if kind == "off_scale":
+            return Answer('{"rationale": "injected: off the scale.", "score": 97}')
+        return Answer('{"rationale": "injected: no score given."}')
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
@@ -230,27 +382,33 @@ class _RequestHandler(JSONHandler):
             self._record(None)
             self.send_json(400, {"error": {"message": "request body is not JSON"}})
             return
-        self._record(body)
+        record = self._record(body)
         path = self.path.rstrip("/")
         if path.endswith("/embeddings"):
-            self._embeddings(body)
+            self._embeddings(body, record)
         elif path.endswith("/chat/completions"):
             self.owner._enter()
             try:
-                self._chat(body)
+                self._chat(body, record)
             finally:
                 self.owner._leave()
         else:
             self.send_json(404, {"error": {"message": f"no route {self.path}"}})
 
-    def _record(self, body: dict[str, Any] | None) -> None:
+    def _record(self, body: dict[str, Any] | None) -> RecordedRequest:
         rec = RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
         with self.owner._lock:
             self.owner.requests.append(rec)
+        return rec
 
-    def _chat(self, body: dict[str, Any]) -> None:
+    def _chat(self, body: dict[str, Any], record: RecordedRequest) -> None:
         self.owner._wait(self.owner.delay)
-        reply = self.owner._next_reply(body)
+        fault = record.fault = self.owner._fault(self.path, body)
+        if fault is not None:
+            auth = self.headers.get("Authorization", "")
+            reply = self.owner._faulty_reply(fault, auth, lambda: self.owner._next_reply(body))
+        else:
+            reply = self.owner._next_reply(body)
         while True:
             if isinstance(reply, Delay):
                 self.owner._wait(reply.seconds)
@@ -274,19 +432,57 @@ class _RequestHandler(JSONHandler):
             self.send_json(reply.status, err, headers)
         elif isinstance(reply, Malformed):
             self.send_bytes(200, reply.body.encode())
+        elif isinstance(reply, Truncated):
+            self._send_truncated(json.dumps(_chat_payload(reply.then, body, self.owner.model)))
         else:
             self.send_json(200, _chat_payload(reply, body, self.owner.model))
 
-    def _embeddings(self, body: dict[str, Any]) -> None:
+    def _send_truncated(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _embeddings(self, body: dict[str, Any], record: RecordedRequest) -> None:
         self.owner._wait(self.owner.delay)
         texts = body.get("input", [])
         if isinstance(texts, str):
             texts = [texts]
         data = [
-            {"object": "embedding", "index": i, "embedding": hashed_embedding(str(t))}
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": hashed_embedding(str(t), self.owner.embed_dim),
+            }
             for i, t in enumerate(texts)
         ]
         tokens = sum(max(1, len(str(t)) // 4) for t in texts)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         model = body.get("model", self.owner.model)
-        self.send_json(200, {"object": "list", "data": data, "model": model, "usage": usage})
+        payload = {"object": "list", "data": data, "model": model, "usage": usage}
+        fault = record.fault = self.owner._fault(self.path, body)
+        if fault is None:
+            self.send_json(200, payload)
+            return
+        auth = self.headers.get("Authorization", "")
+        reply = self.owner._faulty_reply(fault, auth, Answer)
+        if isinstance(reply, Delay):
+            self.owner._wait(reply.seconds)
+            self.send_json(200, payload)
+        elif isinstance(reply, Truncated):
+            self._send_truncated(json.dumps(payload))
+        elif isinstance(reply, HttpError):
+            headers = {}
+            if reply.retry_after is not None:
+                headers["Retry-After"] = f"{reply.retry_after:g}"
+            err = {"error": {"code": reply.status, "message": reply.message}}
+            self.send_json(reply.status, err, headers)
+        elif isinstance(reply, Malformed):
+            self.send_bytes(200, reply.body.encode())
