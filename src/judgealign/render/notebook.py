@@ -58,8 +58,12 @@ class _Cell:
     outputs: tuple[_Output, ...]
 
 
-def _text(value: Any) -> str:
-    """Notebook text fields are a string or a list of lines."""
+def notebook_text(value: Any) -> str:
+    """A notebook text field (a string or a list of lines) as one string.
+
+    >>> notebook_text(["a\\n", "b"])
+    'a\\nb'
+    """
     if value is None:
         return ""
     if isinstance(value, str):
@@ -138,7 +142,7 @@ def _rich_output(output: dict[str, Any], output_type: str) -> _Output:
         data = {}
     header = "[output: result]" if output_type == "execute_result" else "[output: display]"
     images = [m for m in data if m.startswith("image/")]
-    plain = clean_terminal_text(_text(data.get("text/plain"))).strip("\n")
+    plain = clean_terminal_text(notebook_text(data.get("text/plain"))).strip("\n")
     if images:
         notes = " ".join(f"[image: {m}]" for m in images)
         # "<Figure size 640x480 with 1 Axes>" and similar reprs add nothing to the note.
@@ -146,11 +150,11 @@ def _rich_output(output: dict[str, Any], output_type: str) -> _Output:
             return _Output("image", notes, _clip(plain, OUTPUT_CHAR_CAP, head_fraction=0.5))
         return _Output("image", notes)
     if "text/markdown" in data:
-        body = _no_data_uris(_text(data["text/markdown"]))
+        body = _no_data_uris(notebook_text(data["text/markdown"]))
     elif plain.strip():
         body = plain
     elif "text/html" in data:
-        stripped = _TAGS.sub(" ", _no_data_uris(_text(data["text/html"])))
+        stripped = _TAGS.sub(" ", _no_data_uris(notebook_text(data["text/html"])))
         text = _BLANKS.sub("\n\n", _SPACES.sub(" ", html.unescape(stripped))).strip()
         return _Output(
             "html",
@@ -158,7 +162,7 @@ def _rich_output(output: dict[str, Any], output_type: str) -> _Output:
             _clip(text, HTML_CHAR_CAP, head_fraction=1),
         )
     elif "text/latex" in data:
-        body = _text(data["text/latex"])
+        body = notebook_text(data["text/latex"])
     elif "application/json" in data:
         body = json.dumps(data["application/json"], ensure_ascii=False)
     else:
@@ -172,12 +176,12 @@ def _rich_output(output: dict[str, Any], output_type: str) -> _Output:
 
 
 def _error_output(output: dict[str, Any]) -> _Output:
-    name = _text(output.get("ename")) or "Error"
-    message = clean_terminal_text(_text(output.get("evalue"))).strip()
+    name = notebook_text(output.get("ename")) or "Error"
+    message = clean_terminal_text(notebook_text(output.get("evalue"))).strip()
     message = clip_chars(message, 300, head_fraction=1, marker=" [...]")
     traceback = output.get("traceback")
     lines = (
-        clean_terminal_text("\n".join(_text(t) for t in traceback)).splitlines()
+        clean_terminal_text("\n".join(notebook_text(t) for t in traceback)).splitlines()
         if traceback
         else []
     )
@@ -208,11 +212,11 @@ def _outputs(raw: Any) -> tuple[_Output, ...]:
             continue
         output_type = output.get("output_type")
         if output_type == "stream":
-            name = _text(output.get("name")) or "stdout"
+            name = notebook_text(output.get("name")) or "stdout"
             if name != stream_name:
                 flush()
                 stream_name = name
-            stream.append(_text(output.get("text")))
+            stream.append(notebook_text(output.get("text")))
             continue
         flush()
         if output_type in ("execute_result", "display_data"):
@@ -230,8 +234,8 @@ def _cells(nb: dict[str, Any], where: str) -> list[_Cell]:
     for number, cell in enumerate(nb["cells"], 1):
         if not isinstance(cell, dict):
             raise DataError(f"{where}: cell {number} is not a JSON object; the file is damaged")
-        kind = _text(cell.get("cell_type")) or "code"
-        source = _text(cell.get("source"))
+        kind = notebook_text(cell.get("cell_type")) or "code"
+        source = notebook_text(cell.get("source"))
         if kind == "markdown":
             source = _no_data_uris(source)
         outputs = _outputs(cell.get("outputs")) if kind == "code" else ()

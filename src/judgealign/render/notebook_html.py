@@ -42,7 +42,7 @@ from pygments.lexer import Lexer
 from pygments.lexers import PythonLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from judgealign.render.notebook import clean_terminal_text, parse_notebook
+from judgealign.render.notebook import clean_terminal_text, notebook_text, parse_notebook
 
 #: Past this many characters an output keeps its start and end and says how much it left out.
 DEFAULT_MAX_OUTPUT_CHARS = 200_000
@@ -133,16 +133,6 @@ def notebook_css() -> str:
     return _CSS + styles
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "".join(v if isinstance(v, str) else str(v) for v in value)
-    return str(value)
-
-
 def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
     if tag == "img" and attribute == "src":
         # Only images carried inside the notebook; a remote one would be a tracking pixel.
@@ -187,7 +177,7 @@ def markdown_to_html(source: str, attachments: dict[str, str] | None = None) -> 
 
 def _image_uri(mime: str, raw: Any) -> str | None:
     """A checked ``data:`` URI for an output's image, None when it is not valid base64."""
-    text = _text(raw)
+    text = notebook_text(raw)
     if mime == "image/svg+xml":
         # Jupyter keeps SVG as text; shown through <img>, its scripts never run.
         payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
@@ -211,7 +201,7 @@ def _attachments(cell: dict[str, Any]) -> dict[str, str]:
         if not isinstance(bundle, dict):
             continue
         for mime in _IMAGE_TYPES:
-            if mime in bundle and len(_text(bundle[mime])) <= MAX_IMAGE_BYTES:
+            if mime in bundle and len(notebook_text(bundle[mime])) <= MAX_IMAGE_BYTES:
                 uri = _image_uri(mime, bundle[mime])
                 if uri is not None:
                     found[f"{name}"] = uri
@@ -295,25 +285,27 @@ class _Renderer:
         for mime in _IMAGE_TYPES:
             if mime in data:
                 raw = data[mime]
-                size = len(_text(raw))
+                size = len(notebook_text(raw))
                 if size > MAX_IMAGE_BYTES:
                     return self._note(f"[{mime} output of {size / 1e6:.1f} MB: too large to show]")
                 uri = _image_uri(mime, raw)
                 if uri is None:
                     return self._note(f"[{mime} output is not valid base64: not shown]")
-                alt = html.escape(_text(data.get("text/plain")).strip()[:200], quote=True)
+                alt = html.escape(notebook_text(data.get("text/plain")).strip()[:200], quote=True)
                 return f'<div class="out image"><img src="{uri}" alt="{alt}"></div>'
         if "text/html" in data:
-            cleaned = sanitize_html(self._limit(_text(data["text/html"]))[0])
+            cleaned = sanitize_html(self._limit(notebook_text(data["text/html"]))[0])
             if cleaned.strip():
                 return f'<div class="out html">{cleaned}</div>'
         if "text/markdown" in data:
-            rendered = markdown_to_html(self._limit(_text(data["text/markdown"]))[0])
+            rendered = markdown_to_html(self._limit(notebook_text(data["text/markdown"]))[0])
             return f'<div class="out md">{rendered}</div>'
         if "text/plain" in data:
-            return self._block(clean_terminal_text(_text(data["text/plain"])).strip("\n"), "out")
+            return self._block(
+                clean_terminal_text(notebook_text(data["text/plain"])).strip("\n"), "out"
+            )
         if "text/latex" in data:
-            return self._block(_text(data["text/latex"]).strip("\n"), "out")
+            return self._block(notebook_text(data["text/latex"]).strip("\n"), "out")
         if "application/json" in data:
             return self._block(json.dumps(data["application/json"], indent=1), "out")
         kinds = ", ".join(str(k) for k in data) or "empty"
@@ -324,10 +316,10 @@ class _Renderer:
         return f'<div class="out note">{html.escape(text)}</div>'
 
     def _error(self, output: dict[str, Any]) -> str:
-        name = html.escape(_text(output.get("ename")) or "Error")
-        value = html.escape(clean_terminal_text(_text(output.get("evalue"))).strip()[:2000])
+        name = html.escape(notebook_text(output.get("ename")) or "Error")
+        value = html.escape(clean_terminal_text(notebook_text(output.get("evalue"))).strip()[:2000])
         raw = output.get("traceback")
-        trace = "\n".join(_text(t) for t in raw) if isinstance(raw, list) else ""
+        trace = "\n".join(notebook_text(t) for t in raw) if isinstance(raw, list) else ""
         lines = clean_terminal_text(trace).strip("\n")
         block = self._block(lines, "trace") if lines.strip() else ""
         return f'<div class="out error"><div class="ename">{name}: {value}</div>{block}</div>'
@@ -355,7 +347,7 @@ class _Renderer:
                 if name != stream_name:
                     flush()
                     stream_name = name
-                stream.append(_text(output.get("text")))
+                stream.append(notebook_text(output.get("text")))
                 continue
             flush()
             if kind in ("execute_result", "display_data"):
@@ -369,8 +361,8 @@ class _Renderer:
     def cell(self, number: int, cell: Any) -> str:
         if not isinstance(cell, dict):
             return ""
-        kind = _text(cell.get("cell_type")) or "code"
-        source = _text(cell.get("source"))
+        kind = notebook_text(cell.get("cell_type")) or "code"
+        source = notebook_text(cell.get("source"))
         outputs = self._outputs(cell.get("outputs")) if kind == "code" else ""
         if not source.strip() and not outputs:
             return ""  # the judge's text skips empty cells too; numbers stay positional
