@@ -239,3 +239,25 @@ def test_all_shared_notebooks_render_within_budget() -> None:
         assert "base64" not in text, path
     elapsed = time.perf_counter() - started
     assert elapsed < 30, f"rendering {len(paths)} notebooks took {elapsed:.1f}s"
+
+
+def test_a_notebook_item_shows_its_task_first_and_stays_within_budget() -> None:
+    from judgealign.data.item import Item
+    from judgealign.demo import load_demo
+    from judgealign.render import NOTEBOOK_HEADING, render_item
+    from judgealign.render.tokens import estimate_tokens
+
+    items, _ = load_demo(dimensions=["model_use"])
+    item = items[0]
+    text = render_item(item, budget_tokens=1500)
+    assert text.startswith("## Input: task\n" + item.inputs["task"])
+    assert f"\n\n{NOTEBOOK_HEADING}\n[notebook |" in text
+    assert estimate_tokens(text) <= 1500
+    # A task longer than its share of the budget is cut, never the notebook's whole room.
+    long_task = item.model_copy(update={"inputs": {"task": "Predict delays. " * 2000}})
+    text = render_item(long_task, budget_tokens=1500)
+    assert estimate_tokens(text) <= 1500
+    assert "[cell 1 | markdown]" in text
+    # Without inputs a notebook renders exactly as before.
+    bare = Item(id="nb", kind="notebook", output=item.output)
+    assert render_item(bare, budget_tokens=1500).startswith("[notebook |")

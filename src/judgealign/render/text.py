@@ -18,6 +18,19 @@ _MARK = "\n[... {n} characters trimmed ...]\n"
 OUTPUT_HEADING = "## Output to judge"
 
 
+def render_inputs(inputs: Mapping[str, str], *, cap_chars: int | None = None) -> str:
+    """Each input under a ``## Input: <name>`` heading, cut to ``cap_chars`` around a marker.
+
+    >>> render_inputs({"task": "Predict churn."})
+    '## Input: task\\nPredict churn.\\n'
+    """
+    parts: list[str] = []
+    for name, value in inputs.items():
+        text = value if cap_chars is None else clip_chars(value, cap_chars, marker=_MARK)
+        parts.append(f"## Input: {name}\n{text.strip()}\n")
+    return "\n".join(parts)
+
+
 def _render(
     inputs: Mapping[str, str], output: str, *, input_cap: int | None, output_cap: int | None
 ) -> str:
