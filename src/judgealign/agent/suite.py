@@ -318,7 +318,7 @@ def load_suite(path_or_name: str | Path) -> AgentSuite:
     for the shipped example suite. Every case is validated and its data files must exist.
 
     >>> load_suite("example").case("churn-missing").dataset.files
-    ('data/customers.csv',)
+    ('data/customers.csv', 'data/customers_active.csv')
     """
     if str(path_or_name) == EXAMPLE_SUITE and not Path(path_or_name).exists():
         path = example_suite_path()
