@@ -390,3 +390,33 @@ def test_mlflow_logs_a_run_per_version_and_the_comparison(judge_file: Path, tmp_
     assert "model_training.delta" in comparison.data.metrics
     experiment = client.get_experiment(logged.info.experiment_id)
     assert experiment.name == "judgealign-agent-example"
+
+
+def test_report_renders_in_headless_chromium(judge_file: Path, tmp_path: Path) -> None:
+    import shutil
+
+    browser = next(
+        (
+            shutil.which(n)
+            for n in ("chromium", "chromium-browser", "google-chrome")
+            if shutil.which(n)
+        ),
+        None,
+    )
+    if browser is None:
+        pytest.skip("no headless chromium: apt-get install chromium")
+    suite = load_suite("example").select(["churn-brief", "sales-complete"])
+    run_agent(suite, "replay:example/v1", judge_file, tmp_path / "run")
+    page = tmp_path / "run" / "report.html"
+    dom = subprocess.run(
+        [
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    for anchor in ("nb-churn-brief-1", "nb-churn-brief-2", "nb-sales-complete-1"):
+        assert f'id="{anchor}"' in dom
+    assert dom.count('<pre class="notebook">') == 3
+    assert 'class="scoreboard"' in dom and "Gaps" in dom

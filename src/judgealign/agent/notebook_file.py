@@ -18,8 +18,6 @@ import nbformat
 
 from judgealign.agent.task import AgentError
 
-# nbformat ships no type hints for its v4 factories.
-_V4: Any = nbformat.v4
 _CODE_INFOS = {"", "python", "py", "python3", "ipython", "ipython3", "jupyter"}
 MAX_NOTEBOOK_BYTES = 20_000_000
 
@@ -38,13 +36,15 @@ def notebook_from_markdown(text: str) -> Any:
     if stripped.startswith("{") and '"cells"' in stripped:
         return parse_notebook_text(stripped, where="the model's answer")
     lines = text.splitlines()
-    cells: list[Any] = []
+    cells: list[dict[str, Any]] = []
     cursor = 0
 
+    # Plain dicts, validated once as a whole by the caller: nbformat's cell factories run a
+    # JSON-schema validation per cell, the slowest part of handling a model's answer.
     def prose(upto: int) -> None:
         chunk = "\n".join(lines[cursor:upto]).strip()
         if chunk:
-            cells.append(_V4.new_markdown_cell(chunk))
+            cells.append({"cell_type": "markdown", "metadata": {}, "source": chunk})
 
     for token in MarkdownIt().parse(text):
         if token.type != "fence" or token.map is None:
@@ -54,15 +54,31 @@ def notebook_from_markdown(text: str) -> Any:
             continue  # output samples, shell sessions, data: stay in the prose
         start, end = token.map
         prose(start)
-        cells.append(_V4.new_code_cell(token.content.rstrip("\n")))
+        cells.append(
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": token.content.rstrip("\n"),
+                "outputs": [],
+                "execution_count": None,
+            }
+        )
         cursor = end
     prose(len(lines))
-    nb = _V4.new_notebook(cells=cells)
-    nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    }
-    return nb
+    for number, cell in enumerate(cells, 1):
+        cell["id"] = f"cell-{number}"
+    from_dict: Any = nbformat.from_dict
+    return from_dict(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {
+                "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                "language_info": {"name": "python"},
+            },
+            "cells": cells,
+        }
+    )
 
 
 def parse_notebook_text(text: str | bytes, *, where: str) -> Any:

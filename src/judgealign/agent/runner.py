@@ -160,7 +160,10 @@ class AgentRun:
         self.progress.start(
             f"agent {self.version}: {len(tasks)} notebooks, {total - len(tasks)} judgements", total
         )
-        await asyncio.gather(*(self._notebook(store, c, i) for c, i in tasks))
+        try:
+            await asyncio.gather(*(self._notebook(store, c, i) for c, i in tasks))
+        finally:
+            store.close()  # every finished step on disk, also when interrupted
         board = await self._scoreboard(store, time.perf_counter() - started)
         board.save(self.run_dir / "scoreboard.json")
         return board
@@ -236,7 +239,8 @@ class AgentRun:
             if adopted is not None:
                 return adopted
         async with self._gen_gate:
-            workdir, files = self._workdir(store, case, index)
+            # File work off the event loop: other notebooks' calls keep going meanwhile.
+            workdir, files = await asyncio.to_thread(self._workdir, store, case, index)
             task = AgentTask(
                 case=case,
                 index=index,
@@ -255,7 +259,7 @@ class AgentRun:
                 if out.notebook is None and not task.notebook_path.is_file():
                     raise AgentError(f"wrote no notebook to {task.notebook_path}", "invalid")
                 text = notebook_json(coerce_notebook(value, where=f"{case.id} #{index}"))
-                write_atomic(target, text)
+                await asyncio.to_thread(write_atomic, target, text)
                 g = Generation(
                     **fields,
                     notebook=store.relative(target),

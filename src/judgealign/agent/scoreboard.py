@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import PrivateAttr
 
@@ -25,7 +27,7 @@ from judgealign.agent.runner import DEFAULT_EXECUTE_TIMEOUT, DEFAULT_TIMEOUT, Ag
 from judgealign.agent.store import REPORT, SCOREBOARD
 from judgealign.agent.suite import AgentSuite
 from judgealign.agent.task import Agent
-from judgealign.progress import Progress
+from judgealign.progress import Progress, progress_for
 from judgealign.sync import run_sync
 
 
@@ -141,27 +143,30 @@ async def arun_agent(
     seed: int = 0,
     gap_thresholds: Mapping[str, float] | None = None,
     gap_similarity: float = DEFAULT_SIMILARITY,
-    progress: Progress | None = None,
+    progress: Progress | Literal["auto"] | None = "auto",
 ) -> Scoreboard:
     """Async twin of ``run_agent``."""
-    run = AgentRun(
-        suite,
-        agent,
-        judges,
-        run_dir,
-        version=version,
-        dimensions=dimensions,
-        execute=execute,
-        execute_timeout=execute_timeout,
-        timeout=timeout,
-        concurrency=concurrency,
-        retry_failed=retry_failed,
-        seed=seed,
-        gap_thresholds=gap_thresholds,
-        gap_similarity=gap_similarity,
-        progress=progress,
-    )
-    board = Scoreboard.of(await run.arun(), run_dir)
+    shown = progress_for(sys.stderr) if progress == "auto" else nullcontext(progress)
+    with shown as bar:
+        run = AgentRun(
+            suite,
+            agent,
+            judges,
+            run_dir,
+            version=version,
+            dimensions=dimensions,
+            execute=execute,
+            execute_timeout=execute_timeout,
+            timeout=timeout,
+            concurrency=concurrency,
+            retry_failed=retry_failed,
+            seed=seed,
+            gap_thresholds=gap_thresholds,
+            gap_similarity=gap_similarity,
+            progress=bar,
+        )
+        model = await run.arun()
+    board = Scoreboard.of(model, run_dir)
     board.to_html(Path(run_dir) / REPORT)
     return board
 
@@ -183,7 +188,8 @@ def run_agent(
     ``report.html``. Options: ``version`` (default: the agent's name), ``dimensions``,
     ``execute`` (run notebooks with nbclient first), ``execute_timeout``, ``timeout`` (seconds
     per notebook generation), ``concurrency``, ``retry_failed``, ``seed``, ``gap_thresholds``,
-    ``gap_similarity``, ``progress``. Works inside a running event loop (Jupyter).
+    ``gap_similarity``, ``progress`` (``"auto"``: a bar on a terminal, timestamped lines
+    elsewhere; ``None``: silent). Works inside a running event loop (Jupyter).
 
     >>> board = run_agent("example", "replay:example/v1", "judge.json", "runs/v1")  # doctest: +SKIP
     """

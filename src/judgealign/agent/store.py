@@ -12,8 +12,9 @@ Layout::
     RUN/judges/*.judge.json    copies of the judge files used
     RUN/scoreboard.json, RUN/report.html
 
-Every line is appended, flushed and fsynced when its step finishes; a torn last line (the
-process was killed mid-write) is cut on open. A notebook is written atomically before its line:
+Every line is appended, flushed and fsynced when its step finishes (by a writer thread that
+commits whatever is waiting together, see ``Journal``); a torn last line (the process was
+killed mid-write) is cut on open. A notebook is written atomically before its line:
 a kill between the two leaves a complete notebook without a line, which the next run adopts
 instead of asking the agent again.
 """
@@ -23,10 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from judgealign.agent.records import Execution, Generation, ScoredJudgement, notebook_id
 from judgealign.data.jsonl import repair_torn_tail
@@ -54,12 +57,65 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _append(path: Path, record: BaseModel) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(record.model_dump_json() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+class Journal:
+    """Appends lines to JSONL files in the order given, from a writer thread that flushes and
+    fsyncs once per batch of waiting lines (group commit).
+
+    An fsync takes milliseconds; done per line on the event loop it stalled every other
+    generation and judgement in flight (a third of the wall time at 32 parallel calls). A kill
+    loses at most the lines queued in the last few milliseconds, whose steps are redone.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Path, str] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+
+    def append(self, path: Path, line: str) -> None:
+        if self._error is not None:
+            raise self._error
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="journal")
+                self._thread.start()
+        self._queue.put((path, line))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while True:  # take everything already waiting: one fsync per file for all of it
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in batch
+            by_file: dict[Path, list[str]] = {}
+            for entry in batch:
+                if entry is not None:
+                    by_file.setdefault(entry[0], []).append(entry[1])
+            try:
+                for path, lines in by_file.items():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with path.open("a", encoding="utf-8") as fh:
+                        fh.write("".join(line + "\n" for line in lines))
+                        fh.flush()
+                        os.fsync(fh.fileno())
+            except OSError as exc:  # a full disk: surface it on the next append
+                self._error = exc
+            if stop:
+                return
+
+    def close(self) -> None:
+        """Write everything queued; the journal can be used again afterwards."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _read(path: Path, model: type[Any]) -> list[Any]:
@@ -91,6 +147,7 @@ class RunStore:
         self.generations: dict[str, Generation] = {}
         self.executions: dict[str, Execution] = {}
         self.judgements: dict[tuple[str, str], ScoredJudgement] = {}
+        self.journal = Journal()
         for g in _read(run_dir / GENERATIONS, Generation):
             self.generations[g.id] = g
         for e in _read(run_dir / EXECUTIONS, Execution):
@@ -128,7 +185,7 @@ class RunStore:
 
     def add_generation(self, g: Generation) -> None:
         self.generations[g.id] = g
-        _append(self.run_dir / GENERATIONS, g)
+        self.journal.append(self.run_dir / GENERATIONS, g.model_dump_json())
 
     # -- executions -----------------------------------------------------------------------
     def finished_execution(self, case: str, index: int, sha256: str | None) -> Execution | None:
@@ -141,7 +198,7 @@ class RunStore:
 
     def add_execution(self, e: Execution) -> None:
         self.executions[e.id] = e
-        _append(self.run_dir / EXECUTIONS, e)
+        self.journal.append(self.run_dir / EXECUTIONS, e.model_dump_json())
 
     # -- judgements -----------------------------------------------------------------------
     def judged(self, case: str, index: int, sha256: str | None) -> set[str]:
@@ -157,4 +214,8 @@ class RunStore:
 
     def add_judgement(self, rec: ScoredJudgement) -> None:
         self.judgements[(rec.id, rec.judgement.dimension)] = rec
-        _append(self.run_dir / JUDGEMENTS, rec)
+        self.journal.append(self.run_dir / JUDGEMENTS, rec.model_dump_json())
+
+    def close(self) -> None:
+        """Write every queued record (call before reading the files, and at the end)."""
+        self.journal.close()

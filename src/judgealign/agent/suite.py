@@ -230,7 +230,8 @@ def _check(cases: Iterable[tuple[AgentCase, str]], root: Path) -> list[AgentCase
 
 def _from_yaml(path: Path, text: str) -> AgentSuite:
     try:
-        data = yaml.safe_load(text)
+        # libyaml's loader where PyYAML was built with it: a suite of hundreds of cases.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
