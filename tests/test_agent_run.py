@@ -420,3 +420,22 @@ def test_report_renders_in_headless_chromium(judge_file: Path, tmp_path: Path) -
         assert f'id="{anchor}"' in dom
     assert dom.count('<pre class="notebook">') == 3
     assert 'class="scoreboard"' in dom and "Gaps" in dom
+
+
+def test_a_sync_agent_that_never_returns_does_not_hold_the_run(tmp_path: Path) -> None:
+    import threading
+
+    suite = load_suite(write_suite(tmp_path / "s", [{"id": "stuck"}, {"id": "fine"}]))
+    release = threading.Event()
+
+    def agent(task: AgentTask) -> str:
+        if task.case.id == "stuck":
+            release.wait(60)  # a hung agent (the test lets it go at the end)
+        return notebook_text()
+
+    judge, _ = counting_judge()
+    started = time.monotonic()
+    board = run_agent(suite, CallableAgent(agent), judge, tmp_path / "run", timeout=1.0)
+    assert time.monotonic() - started < 30
+    release.set()
+    assert [nb.failure for nb in board.notebooks] == ["timeout", None]

@@ -22,6 +22,7 @@ import os
 import shlex
 import signal
 import string
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -285,7 +286,7 @@ class CallableAgent:
         if inspect.iscoroutinefunction(self.fn):
             result = await self.fn(task)
         else:
-            result = await asyncio.to_thread(self.fn, task)
+            result = await _in_daemon_thread(self.fn, task)
             if inspect.isawaitable(result):
                 result = await result
         if isinstance(result, AgentOutput):
@@ -294,6 +295,34 @@ class CallableAgent:
             return AgentOutput()
         nb = coerce_notebook(result, where=f"{self.name} ({task.case.id} #{task.index})")
         return AgentOutput(notebook=notebook_json(nb))
+
+
+async def _in_daemon_thread(fn: Callable[[AgentTask], Any], task: AgentTask) -> Any:
+    """``fn(task)`` in a thread of its own. Not the loop's default executor: a function that
+    never returns would keep ``asyncio.run`` from finishing after its timeout, while a daemon
+    thread is simply left behind (and ends with the process)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():  # timed out meanwhile: nobody waits for this answer
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def target() -> None:
+        value, error = None, None
+        try:
+            value = fn(task)
+        except BaseException as exc:  # handed to the awaiting coroutine, like to_thread does
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=target, daemon=True, name=f"agent-{task.case.id}").start()
+    return await future
 
 
 class ReplayAgent:
