@@ -439,3 +439,13 @@ def test_a_sync_agent_that_never_returns_does_not_hold_the_run(tmp_path: Path) -
     assert time.monotonic() - started < 30
     release.set()
     assert [nb.failure for nb in board.notebooks] == ["timeout", None]
+
+
+def test_a_run_grows_from_some_cases_to_the_whole_suite(judge_file: Path, tmp_path: Path) -> None:
+    suite = load_suite("example")
+    first = run_agent(suite.select(["churn-missing"]), "replay:example/v1", judge_file, tmp_path)
+    assert first.cases_total == 1
+    both = suite.select(["churn-missing", "houses-missing"])
+    second = run_agent(both, "replay:example/v1", judge_file, tmp_path)
+    assert second.cases_total == 2 and second.notebooks[0] == first.notebooks[0]
+    assert len(read_jsonl(tmp_path / "judgements.jsonl")) == 4

@@ -134,7 +134,10 @@ class AgentRun:
 
     def settings(self) -> dict[str, Any]:
         return {
-            "suite": {"name": self.suite.name, "digest": self.suite.digest()},
+            "suite": {
+                "name": self.suite.name,
+                "digest": self.suite.loaded_digest or self.suite.digest(),
+            },
             "agent": self.agent.name,
             "version": self.version,
             "judges": self.judges.settings(),

@@ -114,6 +114,9 @@ class AgentSuite(BaseModel):
     cases: tuple[AgentCase, ...]
     root: str = "."
     source: str = ""
+    # The digest of every case as loaded: a selection (``select``) keeps it, so a run folder
+    # can grow from a few cases to the whole suite while refusing a suite that changed.
+    loaded_digest: str = ""
 
     def case(self, case_id: str) -> AgentCase:
         for c in self.cases:
@@ -281,7 +284,7 @@ def _suite(path: Path, data: dict[str, Any], cases: list[AgentCase]) -> AgentSui
     if rubric is not None:
         _check_dimensions(path, str(rubric), cases)
     try:
-        return AgentSuite(
+        suite = AgentSuite(
             name=str(data.get("name") or path.stem),
             description=str(data.get("description") or ""),
             rubric=data.get("rubric"),
@@ -291,6 +294,7 @@ def _suite(path: Path, data: dict[str, Any], cases: list[AgentCase]) -> AgentSui
         )
     except ValidationError as exc:
         raise DataError(f"{path}: {_error(exc)}") from None
+    return suite.model_copy(update={"loaded_digest": suite.digest()})
 
 
 def _check_dimensions(path: Path, rubric_name: str, cases: Sequence[AgentCase]) -> None:
