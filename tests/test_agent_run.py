@@ -260,8 +260,8 @@ def test_one_judge_per_dimension_and_provenance(judge_file: Path, tmp_path: Path
     assert board.dimensions == ("data_imputation", "model_training")
     files = {j.dimensions: j.file for j in board.judges}
     assert files == {
-        ("data_imputation",): "judges/01-data_imputation.judge.json",
-        ("model_training",): "judges/02-model_training.judge.json",
+        ("data_imputation",): "judges/01-imp.json",
+        ("model_training",): "judges/02-train.json",
     }
     for nb in board.notebooks:
         assert nb.judges == {

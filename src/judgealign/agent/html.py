@@ -18,6 +18,7 @@ from pathlib import Path
 from judgealign.agent.board import Gap, NotebookResult, ScoreboardModel, finite
 from judgealign.agent.comparison import ComparisonModel
 from judgealign.evaluation.bootstrap import ConfidenceInterval
+from judgealign.judge.judgement import Judgement
 from judgealign.report.svg import esc
 
 NOTEBOOK_VIEW_TOKENS = 60_000
@@ -224,6 +225,15 @@ def gaps_html(gaps: Sequence[Gap], dimensions: Sequence[str], href: str | None =
     return "".join(parts)
 
 
+def _score(board: ScoreboardModel, j: Judgement) -> str:
+    """A judgement's score as text: N/A for the scale's not-applicable value."""
+    if j.dimension in board.rubric.dimension_ids and board.rubric.dimension(
+        j.dimension
+    ).scale.is_na(j.score):
+        return "N/A"
+    return _num(j.score, 0)
+
+
 def _judgement_rows(nb: NotebookResult, board: ScoreboardModel) -> str:
     rows = []
     for j in nb.judgements:
@@ -240,7 +250,7 @@ def _judgement_rows(nb: NotebookResult, board: ScoreboardModel) -> str:
                 f"<details><summary>{len(j.episodes)} examples</summary>"
                 f"<ul>{episodes}</ul></details>"
             )
-        score = _num(j.score, 0) if j.ok else "<span class='failed'>failed</span>"
+        score = _score(board, j) if j.ok else "<span class='failed'>failed</span>"
         why = j.rationale if j.ok else (j.error or "")
         rows.append(
             f"<tr><th scope='row'>{esc(j.dimension)}</th><td class='num'>{score}</td>"
@@ -261,7 +271,7 @@ def _notebooks(board: ScoreboardModel, run_dir: Path | None) -> str:
             )
             continue
         scores = ", ".join(
-            f"{j.dimension} {_num(j.score, 0) if j.ok else 'failed'}" for j in nb.judgements
+            f"{j.dimension} {_score(board, j) if j.ok else 'failed'}" for j in nb.judgements
         )
         shown = nb.executed or nb.notebook or ""
         link = f" · <a href='{esc(shown)}'>{esc(shown)}</a>" if shown else ""

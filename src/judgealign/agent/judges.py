@@ -120,8 +120,11 @@ class JudgeSet:
         the copies' names and hashes."""
         folder.mkdir(parents=True, exist_ok=True)
         for n, e in enumerate(self.entries, 1):
-            target = folder / f"{n:02d}-{'-'.join(e.dimensions)[:60]}.judge.json"
             source = Path(e.source)
+            if source.is_file():
+                target = folder / f"{n:02d}-{source.stem[:60]}.json"
+            else:
+                target = folder / f"{n:02d}-{'-'.join(e.dimensions)[:60]}.json"
             if source.is_file():
                 if not target.exists() or target.read_bytes() != source.read_bytes():
                     shutil.copyfile(source, target)
