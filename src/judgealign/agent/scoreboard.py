@@ -95,7 +95,12 @@ class Scoreboard(ScoreboardModel):
 
 
 class AgentComparison(ComparisonModel):
-    """Two versions compared on one suite, with its views."""
+    """Two versions compared on one suite, with its views (``summary``, ``to_html``,
+    ``log_mlflow``); made by ``compare_agents``.
+
+    >>> cmp = AgentComparison.load("runs/v1-vs-v2")  # doctest: +SKIP
+    >>> [(d.dimension, d.test.delta, d.p_holm) for d in cmp.dims]  # doctest: +SKIP
+    """
 
     _out_dir: Path | None = PrivateAttr(default=None)
 
@@ -145,7 +150,10 @@ async def arun_agent(
     gap_similarity: float = DEFAULT_SIMILARITY,
     progress: Progress | Literal["auto"] | None = "auto",
 ) -> Scoreboard:
-    """Async twin of ``run_agent``."""
+    """Async twin of ``run_agent``.
+
+    >>> board = await arun_agent("example", "replay:example/v2", "j.json", "v2")  # doctest: +SKIP
+    """
     shown = progress_for(sys.stderr) if progress == "auto" else nullcontext(progress)
     with shown as bar:
         run = AgentRun(

@@ -103,7 +103,12 @@ class AgentCase(BaseModel):
 
 
 class AgentSuite(BaseModel):
-    """A validated suite; ``root`` is the folder its dataset files are relative to."""
+    """A validated suite; ``root`` is the folder its dataset files are relative to.
+
+    >>> suite = load_suite("example").select(["sales-brief"])
+    >>> suite.cases[0].notebooks, suite.data_files(suite.cases[0])[0].name
+    (2, 'monthly_sales_small.csv')
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -37,6 +37,12 @@ class AgentTask:
     ``workdir`` is a fresh folder for this attempt, holding the case's files in ``data/``
     (``data_files``); notebooks read them as ``data/<name>``. ``prompt`` is the case's prompt
     with a description of the data. ``seed`` differs per notebook of a case.
+
+    >>> from judgealign.agent.suite import load_suite
+    >>> case = load_suite("example").case("houses-brief")
+    >>> task = AgentTask(case, 2, "Model house prices.", Path("w"), Path("w/notebook.ipynb"))
+    >>> (task.case.task, task.index, task.data_dir.as_posix())
+    ('regression', 2, 'w/data')
     """
 
     case: AgentCase
@@ -55,7 +61,11 @@ class AgentTask:
 @dataclass(frozen=True)
 class AgentOutput:
     """What an agent returns: the ``notebook`` (``None`` when written to
-    ``task.notebook_path``), the model ``usage`` it spent, and a ``log`` kept in the run."""
+    ``task.notebook_path``), the model ``usage`` it spent, and a ``log`` kept in the run.
+
+    >>> AgentOutput(notebook="```python\\nprint(1)\\n```").usage.calls
+    0
+    """
 
     notebook: Any = None
     usage: Usage = field(default_factory=Usage)
@@ -65,7 +75,15 @@ class AgentOutput:
 @runtime_checkable
 class Agent(Protocol):
     """Writes a notebook for a task. ``name`` identifies the agent (and, by default, the
-    version a scoreboard is filed under)."""
+    version a scoreboard is filed under). Any object with these two members is an agent.
+
+    >>> class Echo:
+    ...     name = "echo"
+    ...     async def generate(self, task: AgentTask) -> AgentOutput:
+    ...         return AgentOutput(notebook="```python\\nprint('hi')\\n```")
+    >>> isinstance(Echo(), Agent)
+    True
+    """
 
     @property
     def name(self) -> str: ...
