@@ -38,6 +38,13 @@ EXAMPLE_CASES = (
 EXAMPLE_DIMENSIONS = ("data_imputation", "model_training")
 EXAMPLE_VERSIONS = ("v1", "v2")
 
+EXAMPLE_NEXT_STEPS = """
+Next, with your agent and your suite (suite.yaml, see README "Evaluating a coding agent"):
+  run a version     judgealign agent run --cases suite.yaml --judge judge.json --out runs/v3 \\
+                        --agent 'cmd:my-agent --prompt-file {prompt} --data {data} --out {notebook}'
+  or a chat model   ... --agent chat:openai:gpt-4.1-mini
+  compare versions  judgealign agent compare runs/v2 runs/v3"""
+
 JudgeFilesOption = Annotated[
     list[Path],
     typer.Option(
@@ -363,5 +370,6 @@ def example_cmd(
         style="dim",
         highlight=False,
     )
+    console.print(EXAMPLE_NEXT_STEPS, highlight=False, soft_wrap=True)
     for b in boards:
         _check(b, 0.5)
