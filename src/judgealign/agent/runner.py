@@ -194,7 +194,7 @@ class AgentRun:
             id=f"{nid}@{sha256_text(text)[:12]}",
             kind="notebook",
             output=text,
-            inputs={"task": case.prompt},
+            inputs={"task": case.task_text},
             group=case.id,
             path=str(self.run_dir / g.notebook),
         )

@@ -97,6 +97,19 @@ class AgentCase(BaseModel):
         return dataset
 
     @property
+    def task_text(self) -> str:
+        """What a judge is told the notebook was asked to do: the prompt, and the dataset's
+        description (whether values are missing decides whether imputation applies), without
+        the data sample the agent also got.
+
+        >>> AgentCase(id="c", prompt="Predict y.", task="other",
+        ...           dataset={"name": "t", "description": "No missing values."}).task_text
+        'Predict y.\\n\\nData: No missing values.'
+        """
+        about = self.dataset.description.strip()
+        return self.prompt.strip() + (f"\n\nData: {about}" if about else "")
+
+    @property
     def all_tags(self) -> tuple[str, ...]:
         """The case's tags with its task type first (every case has one)."""
         return tuple(dict.fromkeys((self.task, *self.tags)))
