@@ -38,9 +38,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import peak_rss_mb, write_result
-
 import judgealign as ja
+from _common import peak_rss_mb, write_result
 from judgealign.agent.example_set import EXAMPLES_DIR
 from judgealign.agent.suite import load_suite
 from judgealign.providers import resolve_llm
@@ -210,7 +209,8 @@ def local_mode(args: argparse.Namespace) -> None:
         row = _per_case(board, seconds)
         gen = board.usage_generation
         print(
-            f"{row['cases']} cases in {seconds:.0f} s: per case {row['per_case']['seconds']:.0f} s, "
+            f"{row['cases']} cases in {seconds:.0f} s: "
+            f"per case {row['per_case']['seconds']:.0f} s, "
             f"generation {row['per_case']['generation_completion_tokens']:.0f} tokens "
             f"({gen.seconds:.0f} s model time), scoring {row['per_case']['scoring_calls']} calls; "
             f"{row['failed_notebooks']} failed notebooks"
