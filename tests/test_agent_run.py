@@ -449,3 +449,24 @@ def test_a_run_grows_from_some_cases_to_the_whole_suite(judge_file: Path, tmp_pa
     second = run_agent(both, "replay:example/v1", judge_file, tmp_path)
     assert second.cases_total == 2 and second.notebooks[0] == first.notebooks[0]
     assert len(read_jsonl(tmp_path / "judgements.jsonl")) == 4
+
+
+def test_a_run_folder_can_be_moved(tmp_path: Path) -> None:
+    pytest.importorskip("nbclient")
+    import shutil
+
+    suite = load_suite(write_suite(tmp_path / "s", [{"id": "a"}]))
+    judge, _ = counting_judge(("model_training",))
+    agent = CallableAgent(lambda t: notebook_text("print('moved')"))
+    run_agent(suite, agent, judge, tmp_path / "run", execute=True, execute_timeout=30)
+    shutil.move(tmp_path / "run", tmp_path / "archive")
+    calls: list[int] = []
+    again = run_agent(
+        suite,
+        CallableAgent(lambda t: calls.append(1) or notebook_text()),
+        judge,
+        tmp_path / "archive",
+        execute=True,
+    )
+    assert calls == [] and again.notebooks[0].executed == "executed/a/1.ipynb"
+    assert (tmp_path / "archive" / "executed" / "a" / "1.ipynb").is_file()

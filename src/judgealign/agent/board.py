@@ -262,7 +262,6 @@ def notebook_results(
     executions: Mapping[str, Execution],
     judgements: Iterable[ScoredJudgement],
     dims_of: Mapping[str, Sequence[str]],
-    run_dir: Path | None = None,
 ) -> list[NotebookResult]:
     """One result per notebook asked for, with the judgements of its current version."""
     by_nb: dict[str, list[ScoredJudgement]] = defaultdict(list)
@@ -294,9 +293,6 @@ def notebook_results(
             ]
             order = {d: n for n, d in enumerate(dims_of[case.id])}
             recs.sort(key=lambda r: order[r.judgement.dimension])
-            executed = None
-            if e is not None and e.result.executed and run_dir is not None:
-                executed = Path(e.result.executed).resolve().relative_to(run_dir.resolve())
             out.append(
                 NotebookResult(
                     case=case.id,
@@ -305,7 +301,7 @@ def notebook_results(
                     failure=g.failure,
                     reason=g.reason,
                     notebook=g.notebook,
-                    executed=executed.as_posix() if executed is not None else None,
+                    executed=e.result.executed if e is not None else None,
                     execution=e.result if e is not None else None,
                     seconds=g.seconds,
                     usage=g.usage,

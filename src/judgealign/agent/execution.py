@@ -35,8 +35,8 @@ STARTUP_SECONDS = 60.0
 class ExecutionResult(BaseModel):
     """How one notebook's execution went: ``ok`` (every cell ran without error), ``error``
     (a cell raised: ``cell`` and ``reason`` name the first), ``timeout`` or ``crash`` (the
-    kernel or the worker died). ``executed`` is the run-relative path of the executed copy
-    (absent when nothing ran)."""
+    kernel or the worker died). ``executed`` is the path of the executed copy (absent when
+    nothing ran); a run stores it relative to its folder."""
 
     model_config = ConfigDict(frozen=True)
 

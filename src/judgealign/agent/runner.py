@@ -185,8 +185,9 @@ class AgentRun:
             e = store.finished_execution(case.id, index, g.sha256)
             if e is None:
                 e = await self._execute(store, case, index, g)
-            if e.result.executed and Path(e.result.executed).is_file():
-                text = Path(e.result.executed).read_text(encoding="utf-8")
+            executed = self.run_dir / e.result.executed if e.result.executed else None
+            if executed is not None and executed.is_file():
+                text = executed.read_text(encoding="utf-8")
         nid = notebook_id(case.id, index)
         # The id carries the text's hash: judges cache renders and embeddings by item id, and
         # one judge may score another version's (or an executed) notebook of the same case.
@@ -334,6 +335,8 @@ class AgentRun:
                 timeout=self.execute_timeout,
                 kernel=self.kernel,
             )
+        if result.executed:  # stored relative: a run folder may be moved or archived
+            result = result.model_copy(update={"executed": store.relative(Path(result.executed))})
         e = Execution(case=case.id, index=index, sha256=g.sha256, result=result)
         store.add_execution(e)
         if result.status != "ok":
@@ -349,7 +352,6 @@ class AgentRun:
             store.executions,
             store.judgements.values(),
             self.dims_of,
-            self.run_dir,
         )
         rubric = self._rubric.subset(list(self.dimensions))
         embedder = self.judges.embedder()
