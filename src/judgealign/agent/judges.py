@@ -123,8 +123,9 @@ class JudgeSet:
             source = Path(e.source)
             if source.is_file():
                 target = folder / f"{n:02d}-{source.stem[:60]}.json"
-            else:
-                target = folder / f"{n:02d}-{'-'.join(e.dimensions)[:60]}.json"
+            else:  # a judge object: named after the dimensions it serves, when they are few
+                name = "-".join(e.dimensions) if len(e.dimensions) <= 2 else "judge"
+                target = folder / f"{n:02d}-{name[:60]}.json"
             if source.is_file():
                 if not target.exists() or target.read_bytes() != source.read_bytes():
                     shutil.copyfile(source, target)
