@@ -11,6 +11,25 @@ The public API lives here; deeper modules are internals.
 
 __version__ = "0.2.0"
 
+from judgealign.agent import (
+    Agent,
+    AgentCase,
+    AgentComparison,
+    AgentError,
+    AgentOutput,
+    AgentSuite,
+    AgentTask,
+    CallableAgent,
+    ChatAgent,
+    CommandAgent,
+    ReplayAgent,
+    Scoreboard,
+    arun_agent,
+    compare_agents,
+    load_suite,
+    resolve_agent,
+    run_agent,
+)
 from judgealign.data.item import Item
 from judgealign.data.items_io import load_items
 from judgealign.data.label import Label
@@ -39,7 +58,17 @@ from judgealign.rubric.model import Dimension, Rubric, Scale
 
 __all__ = [
     "VARIANTS",
+    "Agent",
+    "AgentCase",
+    "AgentComparison",
+    "AgentError",
+    "AgentOutput",
+    "AgentSuite",
+    "AgentTask",
     "AlignmentMemory",
+    "CallableAgent",
+    "ChatAgent",
+    "CommandAgent",
     "ConfigError",
     "DataError",
     "Dimension",
@@ -55,12 +84,16 @@ __all__ = [
     "LineProgress",
     "NotFittedError",
     "Progress",
+    "ReplayAgent",
     "Rubric",
     "SampleSizePlan",
     "Scale",
+    "Scoreboard",
     "Variant",
     "__version__",
+    "arun_agent",
     "clone",
+    "compare_agents",
     "evaluate",
     "load_demo",
     "load_demo_judge",
@@ -69,13 +102,16 @@ __all__ = [
     "load_labels",
     "load_ratings",
     "load_rubric",
+    "load_suite",
     "log_mlflow_feedback",
     "mlflow_scorer",
     "mlflow_scorers",
     "notebook_css",
     "notebook_to_html",
     "plan_sample_size",
+    "resolve_agent",
     "resolve_embedder",
     "resolve_llm",
+    "run_agent",
     "save_judge",
 ]

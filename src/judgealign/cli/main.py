@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from judgealign import __version__
+from judgealign.cli.agent_cmd import agent_app
 from judgealign.cli.align_cmd import align, memory_app
 from judgealign.cli.common import OneLineUsageErrors
 from judgealign.cli.demo_cmd import demo
@@ -32,6 +33,7 @@ app.command(help="Serve a model over an OpenAI-compatible API on 127.0.0.1.")(se
 app.command(help="Label items in a browser (expert scores and justifications).")(label)
 app.add_typer(rubric_app, name="rubric")
 app.add_typer(memory_app, name="memory")
+app.add_typer(agent_app, name="agent")
 
 
 def _version(value: bool) -> None:

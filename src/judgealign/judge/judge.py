@@ -344,8 +344,12 @@ class Judge:
         return list(await asyncio.gather(*(one(i, d) for i, d in pairs)))
 
     def __repr__(self) -> str:
+        def shown_value(name: str) -> object:
+            value = getattr(self, name)
+            return provider_spec(value) if name in _PROVIDER_PARAMS else value
+
         shown = ", ".join(
-            f"{n}={provider_spec(getattr(self, n))!r}" for n in PARAM_NAMES[1:] if getattr(self, n)
+            f"{n}={shown_value(n)!r}" for n in PARAM_NAMES[1:] if getattr(self, n) is not None
         )
         return f"Judge({self.rubric.id!r}, {shown})"
 
