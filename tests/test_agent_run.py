@@ -470,3 +470,22 @@ def test_a_run_folder_can_be_moved(tmp_path: Path) -> None:
     )
     assert calls == [] and again.notebooks[0].executed == "executed/a/1.ipynb"
     assert (tmp_path / "archive" / "executed" / "a" / "1.ipynb").is_file()
+    # Logging the same version again updates its run; MLFLOW_TRACKING_URI is the default store.
+    assert a.log_mlflow(tracking_uri=uri) == run_a
+    runs = client.search_runs([logged.info.experiment_id])
+    assert len(runs) == 3
+
+
+def test_mlflow_tracking_uri_from_the_environment(
+    judge_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    suite = load_suite("example").select(["churn-missing"])
+    board = run_agent(suite, ReplayAgent("example/v1"), judge_file, tmp_path / "v1")
+    uri = f"sqlite:///{tmp_path / 'team.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    run_id = board.log_mlflow()
+    assert MlflowClient(tracking_uri=uri).get_run(run_id).data.params["version"] == "v1"
+    assert not (tmp_path / "v1" / "mlflow.db").exists()
