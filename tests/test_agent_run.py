@@ -390,6 +390,9 @@ def test_mlflow_logs_a_run_per_version_and_the_comparison(judge_file: Path, tmp_
     assert "model_training.delta" in comparison.data.metrics
     experiment = client.get_experiment(logged.info.experiment_id)
     assert experiment.name == "judgealign-agent-example"
+    # Logging the same version again updates its run, never a second one.
+    assert a.log_mlflow(tracking_uri=uri) == run_a
+    assert len(client.search_runs([logged.info.experiment_id])) == 3
 
 
 def test_report_renders_in_headless_chromium(judge_file: Path, tmp_path: Path) -> None:
@@ -470,10 +473,6 @@ def test_a_run_folder_can_be_moved(tmp_path: Path) -> None:
     )
     assert calls == [] and again.notebooks[0].executed == "executed/a/1.ipynb"
     assert (tmp_path / "archive" / "executed" / "a" / "1.ipynb").is_file()
-    # Logging the same version again updates its run; MLFLOW_TRACKING_URI is the default store.
-    assert a.log_mlflow(tracking_uri=uri) == run_a
-    runs = client.search_runs([logged.info.experiment_id])
-    assert len(runs) == 3
 
 
 def test_mlflow_tracking_uri_from_the_environment(
