@@ -1,0 +1,1 @@
+"""Stress tests for judges: plant known flaws in notebooks and measure whether a judge notices."""
