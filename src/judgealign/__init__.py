@@ -30,8 +30,10 @@ from judgealign.providers.registry import resolve_embedder, resolve_llm
 from judgealign.report.views import Report as EvaluationReport
 from judgealign.rubric.loader import load_rubric
 from judgealign.rubric.model import Dimension, Rubric, Scale
+from judgealign.stress import PROBES, StressReport, StressTest, stress_test
 
 __all__ = [
+    "PROBES",
     "VARIANTS",
     "AlignmentMemory",
     "ConfigError",
@@ -51,6 +53,8 @@ __all__ = [
     "Progress",
     "Rubric",
     "Scale",
+    "StressReport",
+    "StressTest",
     "Variant",
     "__version__",
     "clone",
@@ -64,4 +68,5 @@ __all__ = [
     "resolve_embedder",
     "resolve_llm",
     "save_judge",
+    "stress_test",
 ]
