@@ -252,17 +252,12 @@ class StressTest:
         self.progress.start("stress testing", total)
         got: dict[tuple[str, str, str, str], Judgement] = {}
 
-        async def score(label: str, probe: str, item: Item) -> None:
+        async def score(label: str, probe: str, item: Item, dim: str) -> None:
             key = f"{label}|{probe}"
-            todo = []
-            for dim in dims:
-                j = store.get(key, 0, item.id, dim)
-                if j is not None:
-                    got[(label, probe, item.id, dim)] = j
-                    self.progress.advance()
-                else:
-                    todo.append(dim)
-            if not todo:
+            j = store.get(key, 0, item.id, dim)
+            if j is not None:
+                got[(label, probe, item.id, dim)] = j
+                self.progress.advance()
                 return
 
             def record(j: Judgement) -> None:
@@ -270,17 +265,29 @@ class StressTest:
                 got[(label, probe, j.item, j.dimension)] = j
                 self.progress.advance()
 
-            await judge_for(label, probe).apredict([item], todo, on_judgement=record)
+            await judge_for(label, probe).apredict([item], [dim], on_judgement=record)
 
         async def one_item(item: Item) -> None:
-            # Original first, then each mutant, judge by judge: consecutive prompts share the
-            # item's start, which a local backend serves from its KV cache.
-            for label in labels:
-                await score(label, ORIGINAL, item)
-                for probe in applied_by_item.get(item.id, []):
-                    await score(label, probe, mutants[(probe, item.id)])
+            # The original, then each mutant; within each, dimension by dimension and judge
+            # by judge: consecutive prompts share the system prompt, the notebook and the
+            # dimension (and a mutant shares the notebook up to its first change), which a
+            # local backend serves from its KV cache.
+            units = [(ORIGINAL, item)] + [
+                (probe, mutants[(probe, item.id)]) for probe in applied_by_item.get(item.id, [])
+            ]
+            for probe, shown in units:
 
-        gate = asyncio.Semaphore(max(1, self.concurrency))
+                async def one_dim(dim: str, probe: str = probe, shown: Item = shown) -> None:
+                    for label in labels:
+                        await score(label, probe, shown, dim)
+
+                if self.concurrency <= 1:
+                    for dim in dims:
+                        await one_dim(dim)
+                else:
+                    await asyncio.gather(*(one_dim(dim) for dim in dims))
+
+        gate = asyncio.Semaphore(max(1, self.concurrency * 2))
 
         async def gated(item: Item) -> None:
             async with gate:
