@@ -15,13 +15,11 @@ from dataclasses import dataclass, field
 
 from judgealign.stress.code import (
     CellCode,
-    all_statements,
     bound_names,
     call_name,
     iter_calls,
     method_of,
     receiver,
-    used_names,
 )
 from judgealign.stress.notebook import Notebook, Statement
 
@@ -265,16 +263,8 @@ def model_fits(facts: Facts) -> list[tuple[Statement, ast.Call]]:
     return out
 
 
-def fits_a_model(facts: Facts, s: Statement) -> bool:
-    return any(f is s or f.node is s.node for f, _ in model_fits(facts))
-
-
 def predicts(node: ast.AST) -> bool:
     return any(method_of(c) in PREDICT_METHODS for c in iter_calls(node))
-
-
-def uses_name(node: ast.AST, names: set[str]) -> bool:
-    return bool(used_names(node) & names)
 
 
 # -- install lines -------------------------------------------------------------------------
@@ -325,15 +315,6 @@ def package_name(requirement: str) -> str:
 
 def pinned(requirement: str) -> bool:
     return bool(re.search(r"(==|>=|<=|~=|!=|<|>)", requirement))
-
-
-def statements_in_order(nb: Notebook) -> list[tuple[Statement, ast.stmt]]:
-    """(top-level statement, statement at any depth inside it), in source order."""
-    return [(s, inner) for s in nb.statements() for inner in all_statements([s.node])]
-
-
-def line_of(code: CellCode, lineno: int) -> str:
-    return code.text.split("\n")[lineno - 1]
 
 
 def rename_base(code: CellCode, node: ast.expr, new: str) -> str:

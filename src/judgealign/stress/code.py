@@ -303,11 +303,6 @@ def dedent_lines(text: str, amount: int, keep: frozenset[int] = frozenset(), fir
     return "".join(out)
 
 
-def reindent(code: str, indent: str) -> str:
-    """``code`` with ``indent`` before each non-blank line."""
-    return "".join(f"{indent}{ln}" if ln.strip() else ln for ln in code.splitlines(keepends=True))
-
-
 # -- names ------------------------------------------------------------------------------------
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)

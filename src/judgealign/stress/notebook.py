@@ -13,7 +13,6 @@ import difflib
 import functools
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -279,9 +278,3 @@ def changes_between(original: _Frozen | Notebook, changed: Notebook) -> list[Cel
             )
         )
     return out
-
-
-def iter_sources(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(cell type, source) of each cell of a notebook mapping."""
-    for cell in data.get("cells", []):
-        yield str(cell.get("cell_type", "code")), cell_text(cell.get("source"))

@@ -87,8 +87,8 @@ def plant(
     progress = progress or NoProgress()
     outcomes: list[ProbeOutcome] = []
     mutants: dict[tuple[str, str], Item] = {}
+    progress.status(f"planting {len(probes)} probe(s) in {len(items)} notebook(s)")
     for item in items:
-        progress.status(f"planting probes in {item.id}")
         data = parse_notebook(item.output, source=item.path or item.id)
         for probe in probes:
             outcome, text = probe.apply(data, item=item.id, seed=seed)
