@@ -11,8 +11,8 @@ Notebooks: the real ones in ../shared/data/notebooks. The flaw probes aimed at t
 dimensions are planted in every notebook first (no model call); a notebook qualifies when at
 least one of them applies and shows within the judge's item budget (a change the judge never
 sees measures the renderer, not the judge). The qualifying notebooks with the most such
-flaws, then the shortest, are kept (``--limit``). Each gets the flaws plus two invariance and
-two injection probes.
+flaws, then the shortest, are kept (``--limit``). Each gets the flaws plus one invariance and
+two injection probes (``--others``).
 
 Writes bench/results/stress-notebooks-MODEL.json: per judge and dimension the detection rate,
 false-alarm rate and injection shift with 95% bootstrap intervals over notebooks, per probe
@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ALIGNED = ROOT / "src" / "judgealign" / "demo" / "data" / "aligned-judge.json"
 DIMENSIONS = ("data_imputation", "model_training")
-OTHERS = ("rename_variables", "reformat_code", "inject_markdown", "inject_fake_close_tag")
+OTHERS = ("rename_variables", "inject_markdown", "inject_fake_close_tag")
 
 
 def ci(value: ConfidenceInterval | None) -> dict[str, Any] | None:
@@ -62,25 +62,39 @@ def ci(value: ConfidenceInterval | None) -> dict[str, Any] | None:
 
 
 def choose(
-    items: list[Item], probes: list[str], budget: int, limit: int, seed: int
-) -> tuple[list[Item], dict[str, int]]:
-    """Notebooks where a targeted flaw applies and is visible at ``budget`` tokens."""
-    flaws = select_probes(",".join(probes))
+    items: list[Item], dims: list[str], budget: int, limit: int, seed: int
+) -> tuple[list[Item], dict[str, list[str]]]:
+    """Notebooks where a flaw aimed at one of ``dims`` applies and shows at ``budget`` tokens,
+    taken in turn for each dimension (so each gets notebooks), most such flaws first."""
+    flaws = [p for p in select_probes("flaw") if p.spec.dimension in dims]
+    aimed = {p.name: p.spec.dimension for p in flaws}
     outcomes, mutants = plant(items, flaws, seed)
     by_id = {it.id: it for it in items}
-    visible: dict[str, int] = {}
+    shown: dict[str, list[str]] = {}
     sizes: dict[str, int] = {}
     for o in outcomes:
         if not o.applied:
             continue
         original = by_id[o.item]
-        if o.item not in sizes:
-            sizes[o.item] = len(render_item(original, budget_tokens=budget))
-        shown = render_item(mutants[(o.probe, o.item)], budget_tokens=budget)
-        if shown != render_item(original, budget_tokens=budget):
-            visible[o.item] = visible.get(o.item, 0) + 1
-    ranked = sorted(visible, key=lambda i: (-visible[i], sizes[i], i))
-    return [by_id[i] for i in ranked[:limit]], {i: visible[i] for i in ranked[:limit]}
+        text = render_item(original, budget_tokens=budget)
+        sizes[o.item] = len(text)
+        if render_item(mutants[(o.probe, o.item)], budget_tokens=budget) != text:
+            shown.setdefault(o.item, []).append(o.probe)
+    queues = {
+        d: sorted(
+            (i for i, ps in shown.items() if any(aimed[p] == d for p in ps)),
+            key=lambda i: (-len(shown[i]), sizes[i], i),
+        )
+        for d in dims
+    }
+    chosen: list[str] = []
+    while len(chosen) < limit and any(queues.values()):
+        for d in dims:
+            while queues[d] and queues[d][0] in chosen:
+                queues[d].pop(0)
+            if queues[d] and len(chosen) < limit:
+                chosen.append(queues[d].pop(0))
+    return [by_id[i] for i in chosen], {i: shown[i] for i in chosen}
 
 
 def main() -> None:
@@ -135,7 +149,7 @@ def main() -> None:
     others = [p for p in args.others.split(",") if p]
     everything = load_items([args.items])
     t0 = time.monotonic()
-    chosen, visible = choose(everything, flaws, budget, args.limit, args.seed)
+    chosen, visible = choose(everything, dims, budget, args.limit, args.seed)
     if not chosen:
         sys.exit(f"no notebook where a flaw on {', '.join(dims)} applies and shows")
     print(f"{len(chosen)} notebooks (visible targeted flaws): {visible}", flush=True)

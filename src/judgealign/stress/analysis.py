@@ -205,22 +205,36 @@ class Facts:
 
 
 def classify(value: ast.AST) -> set[str]:
-    """What a constructor expression makes: {"imputer", "scaler", "model", "search"}."""
-    kinds: set[str] = set()
-    for call in iter_calls(value):
-        name = short(call_name(call))
-        if not name:
-            continue
-        if IMPUTER.search(name):
-            kinds.add("imputer")
-        if SCALER.search(name):
-            kinds.add("scaler")
-        if MODEL.search(name) and not name.startswith("Dummy"):
-            kinds.add("model")
-        if SEARCH.match(name):
-            kinds.add("search")
-    # ``model = RandomForestClassifier(...).fit(X, y)``: still the model.
-    return kinds
+    """What a constructor expression makes: {"imputer", "scaler", "model", "search"}.
+
+    The outermost known class decides (``IterativeImputer(estimator=BayesianRidge())`` is an
+    imputer, not a model); containers and wrappers (``Pipeline``, ``ColumnTransformer``,
+    ``SklearnTransformerWrapper``) are what their steps are.
+
+    >>> sorted(classify(ast.parse("Pipeline([('s', StandardScaler()), ('m', Ridge())])").body[0]
+    ...                         .value))
+    ['model', 'scaler']
+    >>> classify(ast.parse("IterativeImputer(estimator=BayesianRidge())").body[0].value)
+    {'imputer'}
+    """
+    if isinstance(value, ast.List | ast.Tuple | ast.Set):
+        return set().union(*(classify(e) for e in value.elts))
+    if not isinstance(value, ast.Call):
+        return set()
+    name = short(call_name(value))
+    if IMPUTER.search(name):
+        return {"imputer"}
+    if SCALER.search(name):
+        return {"scaler"}
+    if SEARCH.match(name):
+        return {"search"}
+    if MODEL.search(name) and not name.startswith("Dummy"):
+        return {"model"}
+    # ``RandomForestClassifier(...).fit(X, y)``, ``Pipeline([...])``, wrappers: look inside.
+    inner: list[ast.AST] = [*value.args, *(k.value for k in value.keywords)]
+    if isinstance(value.func, ast.Attribute):
+        inner.append(value.func.value)
+    return set().union(*(classify(v) for v in inner))
 
 
 def is_metric_call(call: ast.Call) -> bool:

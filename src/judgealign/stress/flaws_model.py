@@ -84,6 +84,12 @@ def fit_on_full_data(nb: Notebook, rng: np.random.Generator) -> None:
     nb.edit(dict(edits))
 
 
+def _needs_a_model(facts: Facts) -> None:
+    """Training flaws mean nothing where no model is trained (the dimension is N/A there)."""
+    if not model_fits(facts):
+        raise NotApplicable("no model is fitted")
+
+
 def _estimator_of(call: ast.Call) -> ast.expr | None:
     if call.args:
         return call.args[0]
@@ -188,6 +194,7 @@ def _makes_splitter(stmt: ast.stmt) -> bool:
 def no_validation_or_tuning(nb: Notebook, rng: np.random.Generator) -> None:
     """Hyperparameter searches, cross-validation and validation sets removed: one fit with
     fixed hyperparameters, checked only on the test set."""
+    _needs_a_model(Facts.of(nb))
     grids = _unwrap_searches(nb)
     # Validation sets handed to fit (Keras, LightGBM, XGBoost).
     edits: dict[int, list[Edit]] = defaultdict(list)
@@ -244,6 +251,7 @@ def _is_seed(value: ast.expr) -> bool:
 def seeds_removed(nb: Notebook, rng: np.random.Generator) -> None:
     """Every fixed seed removed (``random_state=``, ``np.random.seed(...)``)."""
     facts = Facts.of(nb)
+    _needs_a_model(facts)
     edits: dict[int, list[Edit]] = defaultdict(list)
     count = 0
     for s in facts.statements:
@@ -286,6 +294,7 @@ def shuffled_time_split(nb: Notebook, rng: np.random.Generator) -> None:
     """A time-ordered split made shuffled: ``shuffle=False`` becomes ``True`` and
     ``TimeSeriesSplit`` becomes a shuffled ``KFold``."""
     facts = Facts.of(nb)
+    _needs_a_model(facts)
     edits: dict[int, list[Edit]] = defaultdict(list)
     needs_kfold = False
     for s in facts.statements:
