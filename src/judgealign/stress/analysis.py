@@ -19,6 +19,7 @@ from judgealign.stress.code import (
     call_name,
     iter_calls,
     method_of,
+    rebinds,
     receiver,
 )
 from judgealign.stress.notebook import Notebook, Statement
@@ -29,8 +30,8 @@ SCALER = re.compile(
     r"YeoJohnsonTransformer|Winsorizer|OutlierTrimmer|ArbitraryOutlierCapper)$"
 )
 MODEL = re.compile(
-    r"(Classifier|Regressor|Regression|SVC|SVR|NB|Boost\w*|LGBM\w*|XGB\w*|CatBoost\w*|"
-    r"KNeighbors\w*|Sequential|ARIMA|Prophet|Lasso|Ridge|ElasticNet|Forest\w*)$"
+    r"(Classifier|Regressor|Regression|Perceptron|SVC|SVR|NB|Boost\w*|LGBM\w*|XGB\w*|CatBoost\w*|"
+    r"KNeighbors\w*|Sequential|Model|ARIMA|Prophet|Lasso|Ridge|ElasticNet|Forest\w*)$"
 )
 SEARCH = re.compile(r"^(GridSearchCV|RandomizedSearchCV|HalvingGridSearchCV|"
                     r"HalvingRandomSearchCV|BayesSearchCV)$")  # fmt: skip
@@ -162,15 +163,24 @@ def _pairs_by_name(names: set[str]) -> dict[str, str]:
     return out
 
 
+def _order(s: Statement) -> tuple[int, int]:
+    return (s.cell, s.index)
+
+
 @dataclass
 class Facts:
-    """Per-notebook facts the probes share (built once per probe application)."""
+    """Per-notebook facts the probes share (built once per probe application).
+
+    ``bindings`` records, per variable, every statement that binds it and what it then holds
+    (``{"model"}``, ``{"imputer"}``, ... or nothing known): notebooks reuse names (``model``
+    is a forest in one section and a network in the next), so what a variable is depends on
+    where it is read (``kind_of(name, at=statement)``).
+    """
 
     nb: Notebook
     statements: list[Statement] = field(default_factory=list)
     splits: list[Split] = field(default_factory=list)
-    kinds: dict[str, set[str]] = field(default_factory=dict)  # variable -> imputer/scaler/model
-    constructor: dict[str, Statement] = field(default_factory=dict)
+    bindings: dict[str, list[tuple[Statement, set[str]]]] = field(default_factory=dict)
     held_out: dict[str, str] = field(default_factory=dict)  # test name -> train name
     bound_at: dict[str, list[Statement]] = field(default_factory=dict)
 
@@ -179,29 +189,49 @@ class Facts:
         facts = cls(nb=nb, statements=nb.statements())
         facts.splits = find_splits(nb)
         for s in facts.statements:
-            for name in bound_names(s.node):
-                facts.bound_at.setdefault(name, []).append(s)
             node = s.node
+            made: dict[str, set[str]] = {}
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
                 target = node.targets[0]
                 if isinstance(target, ast.Name):
-                    kinds = classify(node.value)
-                    if kinds:
-                        facts.kinds[target.id] = kinds
-                        facts.constructor[target.id] = s
-                    elif target.id in facts.kinds:
-                        del facts.kinds[target.id]  # rebound to something else
+                    made[target.id] = classify(node.value)
+            for name in bound_names(node):
+                facts.bound_at.setdefault(name, []).append(s)
+                if rebinds(node, name):
+                    facts.bindings.setdefault(name, []).append((s, made.get(name, set())))
         facts.held_out = _pairs_by_name(set(facts.bound_at))
         for sp in facts.splits:
             for p in sp.parts:
                 facts.held_out[p.test] = p.train
         return facts
 
-    def kind_of(self, name: str | None) -> set[str]:
-        return self.kinds.get(name or "", set())
+    def _binding(self, name: str | None, at: Statement | None) -> tuple[Statement, set[str]] | None:
+        found = None
+        for b in self.bindings.get(name or "", []):
+            if at is None or _order(b[0]) < _order(at):
+                found = b
+        return found
+
+    def kind_of(self, name: str | None, at: Statement | None = None) -> set[str]:
+        """What ``name`` holds where ``at`` reads it (at the end of the notebook: None)."""
+        b = self._binding(name, at)
+        return b[1] if b else set()
+
+    def constructor(self, name: str | None, at: Statement | None = None) -> Statement | None:
+        """The statement that made what ``name`` holds at ``at``, when it is a known kind."""
+        b = self._binding(name, at)
+        return b[0] if b and b[1] else None
+
+    def ever(self, *kinds: str) -> set[str]:
+        """Variables that hold one of ``kinds`` somewhere in the notebook."""
+        return {n for n, bs in self.bindings.items() if any(k & set(kinds) for _, k in bs)}
+
+    def made(self) -> list[tuple[str, Statement, set[str]]]:
+        """Every binding to a known kind: (variable, statement, kinds)."""
+        return [(n, s, k) for n, bs in self.bindings.items() for s, k in bs if k]
 
     def bound_before(self, name: str, s: Statement) -> bool:
-        return any((b.cell, b.index) < (s.cell, s.index) for b in self.bound_at.get(name, []))
+        return any(_order(b) < _order(s) for b in self.bound_at.get(name, []))
 
 
 def classify(value: ast.AST) -> set[str]:
@@ -267,7 +297,7 @@ def model_fits(facts: Facts) -> list[tuple[Statement, ast.Call]]:
         for call in iter_calls(s.node):
             if not is_fit_call(call):
                 continue
-            kinds = facts.kind_of(receiver(call)) | (
+            kinds = facts.kind_of(receiver(call), at=s) | (
                 classify(call.func.value) if isinstance(call.func, ast.Attribute) else set()
             )
             if kinds & {"model", "search"} or (

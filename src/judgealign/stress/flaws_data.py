@@ -59,7 +59,7 @@ def _transformer_fits(facts: Facts, kind: str) -> list[_Site]:
         if not isinstance(call, ast.Call) or method_of(call) not in ("fit", "fit_transform"):
             continue
         name = receiver(call)
-        kinds = facts.kind_of(name)
+        kinds = facts.kind_of(name, at=s)
         if name is None or kind not in kinds or kinds & {"model", "search"} or not call.args:
             continue
         if not isinstance(call.func, ast.Attribute) or not isinstance(call.func.value, ast.Name):
@@ -108,7 +108,7 @@ def _movable(facts: Facts, site: _Site, names: set[str]) -> Statement | bool:
     for name in names - {site.transformer}:
         if name not in _BUILTINS and not facts.bound_before(name, split):
             return False
-    ctor = facts.constructor.get(site.transformer)
+    ctor = facts.constructor(site.transformer, at=site.stmt)
     if ctor is None:
         return False
     if (ctor.cell, ctor.index) < (split.cell, split.index):
@@ -194,6 +194,7 @@ def _leak_transformers(nb: Notebook, kind: str, what: str) -> int:
         else:
             edits[site.stmt.cell].append(code.replace(site.call, fit))
     nb.edit(dict(edits))
+    nb.drop_cells_without_code(set(edits))
     return len(sites)
 
 
@@ -299,13 +300,12 @@ def _frame_binding(facts: Facts, split: Split) -> Statement | None:
 
 def _pipeline_handles(facts: Facts, kind: str) -> bool:
     """Whether a model pipeline holds a ``kind`` step (directly or through a variable)."""
-    for name, kinds in facts.kinds.items():
+    for _, ctor, kinds in facts.made():
         if not kinds & {"model", "search"}:
             continue
         if kind in kinds:
             return True
-        ctor = facts.constructor[name]
-        if any(kind in facts.kind_of(n) for n in used_names(ctor.node) if n != name):
+        if any(kind in facts.kind_of(n, at=ctor) for n in used_names(ctor.node)):
             return True
     return False
 
@@ -362,7 +362,7 @@ def _is_missing_check(stmt: ast.stmt) -> bool:
 
 
 def _handles_missing(facts: Facts) -> bool:
-    if any("imputer" in k for k in facts.kinds.values()):
+    if facts.ever("imputer"):
         return True
     return any(
         method_of(c) in _FILLS | {"dropna"} or "Imputer" in call_name(c)

@@ -51,12 +51,6 @@ def _line_edit(nb: Notebook, line: PipLine, text: str | None) -> Edit:
     return Edit(start, end, text + newline)
 
 
-def _drop_empty_code_cells(nb: Notebook, cells: set[int]) -> None:
-    for i in sorted(cells, reverse=True):
-        if i < len(nb.cells) and nb.kind(i) == "code" and not nb.source(i).strip():
-            nb.delete(i)
-
-
 def _mlflow_names(facts: Facts) -> set[str]:
     names: set[str] = set()
     for s in facts.statements:
@@ -114,7 +108,7 @@ def no_mlflow(nb: Notebook, rng: np.random.Generator) -> None:
         edits[line.cell].append(_line_edit(nb, line, line.render(rest) if keep else None))
         touched.add(line.cell)
     nb.edit(dict(edits))
-    _drop_empty_code_cells(nb, touched)
+    nb.drop_cells_without_code(touched)
     nb.note(f"removed MLflow: {len(targets)} statement(s), {len(unwrap)} run block(s) unwrapped")
 
 
@@ -176,7 +170,7 @@ def imports_scattered(nb: Notebook, rng: np.random.Generator) -> None:
             keep = [a for a in rest if not a.startswith("-")]
             edits[line.cell].append(_line_edit(nb, line, line.render(rest) if keep else None))
     nb.edit(dict(edits))
-    _drop_empty_code_cells(nb, {origin for v in moves.values() for origin, _ in v})
+    nb.drop_cells_without_code({origin for v in moves.values() for origin, _ in v})
 
 
 def unpinned_installs(nb: Notebook, rng: np.random.Generator) -> None:

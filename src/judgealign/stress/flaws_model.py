@@ -19,12 +19,12 @@ from judgealign.stress.analysis import (
     SEED_CALLS,
     SEED_KEYWORDS,
     Facts,
+    Split,
     is_metric_call,
     metric_functions,
     model_fits,
     predicts,
     primary,
-    rename_base,
     short,
     split_before,
 )
@@ -33,7 +33,6 @@ from judgealign.stress.code import (
     Edit,
     all_statements,
     apply_edits,
-    base_name,
     call_name,
     iter_calls,
     method_of,
@@ -65,20 +64,47 @@ def remove_keywords(code: CellCode, call: ast.Call, keywords: list[ast.keyword])
     return edits
 
 
+def _on_full_data(code: CellCode, node: ast.expr, split: Split) -> tuple[str, list[str]]:
+    """``node``'s source with every training split it reads replaced by the data that split
+    was made from (``X_train['a'].to_frame()`` -> ``data.drop('y', axis=1)['a'].to_frame()``),
+    and the names replaced."""
+    start = code.span(node)[0]
+    edits: list[Edit] = []
+    swapped: list[str] = []
+    for n in ast.walk(node):
+        if not (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)):
+            continue
+        part = split.part(n.id)
+        if part is None or part.train != n.id:
+            continue
+        if code.segment(n) != n.id:
+            raise NotApplicable("cannot locate a fit argument in its cell (f-string)")
+        a, b = code.span(n)
+        edits.append(Edit(a - start, b - start, primary(split.stmt.code, part.source)))
+        swapped.append(n.id)
+    return apply_edits(code.segment(node), edits), swapped
+
+
 def fit_on_full_data(nb: Notebook, rng: np.random.Generator) -> None:
     """The model fitted on all rows (train and test) instead of the training split."""
     facts = Facts.of(nb)
     edits: dict[int, list[Edit]] = defaultdict(list)
     for s, call in model_fits(facts):
-        for arg in call.args[:2]:
-            name = base_name(arg)
-            split = split_before(facts.splits, s, name or "")
-            part = split.part(name or "") if split else None
-            if split is None or part is None or part.train != name:
-                continue
-            full = primary(split.stmt.code, part.source)
-            edits[s.cell].append(s.code.replace(arg, rename_base(s.code, arg, full)))
-            nb.note(f"model fit in cell {s.cell} uses the full data instead of {part.train}")
+        args = call.args[:2]
+        names = [n.id for a in args[:1] for n in ast.walk(a) if isinstance(n, ast.Name)]
+        split = next(
+            (sp for n in names if (sp := split_before(facts.splits, s, n)) is not None), None
+        )
+        if split is None:
+            continue  # the features are not a training split: nothing to swap consistently
+        planned = [(arg, *_on_full_data(s.code, arg, split)) for arg in args]
+        if not planned[0][2]:
+            continue
+        for arg, text, swapped in planned:
+            if swapped:
+                edits[s.cell].append(s.code.replace(arg, text))
+        gone = ", ".join(n for _, _, sw in planned for n in sw)
+        nb.note(f"model fit in cell {s.cell} uses the full data instead of {gone}")
     if not edits:
         raise NotApplicable("no model fitted on a train/test split's training rows")
     nb.edit(dict(edits))
@@ -135,6 +161,13 @@ def _unwrap_searches(nb: Notebook) -> list[str]:
             new_name = est.id
         else:
             edits[s.cell].append(s.code.replace(value, s.code.segment(est)))
+            comments = s.code.comment_lines_above(node)
+            top = s.code.top_line(node)
+            said = "".join(s.code.lines[top - 1 : top - 1 + comments])
+            if re.search(r"grid|search|tun|cross|\bcv\b", said, re.I):
+                # The comment that announced the search would now describe code that is gone.
+                start = s.code.line_start(top)
+                edits[s.cell].append(Edit(start, s.code.line_start(top + comments), ""))
             new_name = search
         later = [t for t in facts.statements if (t.cell, t.index) > (s.cell, s.index)]
         for t in later:
@@ -354,7 +387,7 @@ def metrics_on_training_set(nb: Notebook, rng: np.random.Generator) -> None:
     facts = Facts.of(nb)
     held = facts.held_out
     scorers = metric_functions(nb)
-    models = {n for n, k in facts.kinds.items() if k & {"model", "search"}}
+    models = facts.ever("model", "search")
     preds: dict[str, tuple[Statement, ast.expr]] = {}
     for s in facts.statements:
         node = s.node
@@ -453,7 +486,7 @@ def model_never_used(nb: Notebook, rng: np.random.Generator) -> None:
         raise NotApplicable("no model is fitted")
     fitted = {id(s.node) for s, _ in fits}
     first_fit = min((s.cell, s.index) for s, _ in fits)
-    models = {n for n, k in facts.kinds.items() if k & {"model", "search"}}
+    models = facts.ever("model", "search")
     targets = []
     for s in facts.statements:
         if (s.cell, s.index) < first_fit or id(s.node) in fitted:

@@ -132,6 +132,16 @@ class Notebook:
             if cell_edits:
                 self.set_source(i, apply_edits(self.source(i), cell_edits))
 
+    def drop_cells_without_code(self, cells: set[int]) -> None:
+        """Delete those of ``cells`` (current indices) whose code an edit removed entirely
+        (nothing left but blank lines and comments that described it)."""
+        for i in sorted(cells, reverse=True):
+            if i >= len(self.cells) or self.kind(i) != "code":
+                continue
+            code = self.code(i)
+            if not code.text.strip() or (code.ok and code.tree and not code.tree.body):
+                self.delete(i)
+
     def clear_outputs(self, i: int) -> None:
         if self.kind(i) == "code" and self.cells[i].get("outputs"):
             self.cells[i]["outputs"] = []

@@ -4,8 +4,8 @@ judge, the pairs turned into a :class:`StressReport`.
 A run folder holds ``settings.json`` (a resume under other judges or notebooks is refused),
 ``probes.jsonl`` (what each probe changed, or why it did not apply), ``mutants/PROBE/...``
 (the changed notebooks, to open and read), ``judgements.jsonl`` (every judgement, appended
-and fsynced as it finishes: an interrupted run resumes and never asks twice) and, at the end,
-``stress.json`` and ``stress.html``.
+and fsynced as it finishes: an interrupted run resumes and never asks twice; a mutant that
+came out different is judged again) and, at the end, ``stress.json`` and ``stress.html``.
 
 A mutant is shown to the judge under its notebook's own id, so the prompt differs from the
 original's only where the probe changed the notebook. Judges keep rendered texts by item id,
@@ -241,9 +241,13 @@ class StressTest:
             return clones[key]
 
         applied_by_item: dict[str, list[str]] = {}
+        # Stored judgements are keyed by what was shown: a probe that changes (a new
+        # judgealign) makes another mutant, which is judged again, never read from the store.
+        shown_sha: dict[tuple[str, str], str] = {}
         for o in outcomes:
             if o.applied:
                 applied_by_item.setdefault(o.item, []).append(o.probe)
+                shown_sha[(o.probe, o.item)] = o.sha256[:16]
         total = (
             len(labels)
             * len(dims)
@@ -253,7 +257,7 @@ class StressTest:
         got: dict[tuple[str, str, str, str], Judgement] = {}
 
         async def score(label: str, probe: str, item: Item, dim: str) -> None:
-            key = f"{label}|{probe}"
+            key = f"{label}|{probe}|{shown_sha.get((probe, item.id), '')}"
             j = store.get(key, 0, item.id, dim)
             if j is not None:
                 got[(label, probe, item.id, dim)] = j
