@@ -93,7 +93,7 @@ class ProbeDimensionResult(BaseModel):
     mean change is over); ``changed_rate`` counts every successful pair, N/A included.
     ``detection`` (a flaw's own dimension only): share of pairs whose mutant score fell to
     ``max_score`` or below from above it (``n_room`` pairs had that room; ``already_low``
-    were scored at or below it before the flaw was planted).
+    were scored at or below it before the flaw was planted; a mutant called N/A missed it).
     """
 
     model_config = _FROZEN

@@ -95,9 +95,10 @@ def _mean(
 
 
 def has_room(spec: ProbeSpec, scale: Scale, p: _Pair) -> bool:
-    """Whether the original score sits above the flaw's level (so a drop can show)."""
+    """Whether the original score is applicable and above the flaw's level (so a drop can
+    show)."""
     assert spec.max_score is not None
-    if not p.applicable:
+    if scale.is_na(p.original):
         return False
     if scale.lower_is_better:
         return p.original < spec.max_score
@@ -105,10 +106,13 @@ def has_room(spec: ProbeSpec, scale: Scale, p: _Pair) -> bool:
 
 
 def detected(spec: ProbeSpec, scale: Scale, p: _Pair) -> float | None:
-    """1 when the mutant fell to the flaw's level from above it, 0 when not; None without room."""
+    """1 when the mutant fell to the flaw's level from above it, 0 when not (a mutant called
+    N/A missed the flaw too); None without room."""
     if not has_room(spec, scale, p):
         return None
     assert spec.max_score is not None
+    if scale.is_na(p.mutant):
+        return 0.0
     if scale.lower_is_better:
         return float(p.mutant >= spec.max_score)
     return float(p.mutant <= spec.max_score)
