@@ -291,7 +291,9 @@ class StressTest:
                 else:
                     await asyncio.gather(*(one_dim(dim) for dim in dims))
 
-        gate = asyncio.Semaphore(max(1, self.concurrency * 2))
+        # One notebook at a time for a sequential (local) model: interleaving two would make
+        # every prompt start differently from the last and void its KV cache.
+        gate = asyncio.Semaphore(1 if self.concurrency <= 1 else self.concurrency * 2)
 
         async def gated(item: Item) -> None:
             async with gate:
