@@ -1,7 +1,7 @@
 """Stress test: do the judges notice flaws planted in real notebooks?
 
     python bench/stress.py --dry-run                       # the whole path, fake model, ~1 min
-    nice python bench/stress.py --limit 6                  # local:default, ~40 min on 2 cores
+    nice python bench/stress.py --limit 4                  # local:default, 104 judgements
 
 Judges: the judge aligned on the demo labels (``src/judgealign/demo/data/aligned-judge.json``,
 local:default + local embedder, or ``--aligned FILE``) and its zero-shot twin (the same
@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="override the judge file's model")
     ap.add_argument("--dimension", action="append", default=None)
     ap.add_argument("--others", default=",".join(OTHERS), help="invariance/injection probes")
-    ap.add_argument("--limit", type=int, default=6, help="notebooks")
+    ap.add_argument("--limit", type=int, default=4, help="notebooks")
     ap.add_argument("--item-budget", type=int, default=None, help="default: the judge file's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resamples", type=int, default=10_000)
