@@ -403,6 +403,61 @@ def demo_section(results: dict[str, dict[str, Any]]) -> list[str]:
     return ["### Demo timings", "", *table(["run", "step", "seconds"], rows), ""]
 
 
+def _ci_cell(value: Any, signed: bool = False) -> str:
+    if not isinstance(value, dict) or not value.get("n"):
+        return "-"
+    fmt = "+.2f" if signed else ".2f"
+    est, low, high = value.get("estimate"), value.get("low"), value.get("high")
+    bounds = ""
+    finite = [v for v in (low, high) if isinstance(v, int | float) and not math.isnan(v)]
+    if len(finite) == 2:
+        bounds = f" [{low:{fmt}}, {high:{fmt}}]"
+    return f"{est:{fmt}}{bounds} n={value['n']}"
+
+
+def stress_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    """bench/stress.py: detection, false alarms and injection shift per dimension and judge."""
+    out: list[str] = []
+    for name, body in sorted(results.items()):
+        if not name.startswith("stress-") or not isinstance(body.get("dimensions"), dict):
+            continue
+        st = body.get("settings", {})
+        if not out:
+            out += ["### Stress test: do the judges notice planted flaws?", ""]
+        out += [
+            f"`{name}`: {len(st.get('notebooks', []))} real notebooks, judge "
+            f"`{st.get('model')}`, item budget {st.get('item_budget_tokens')} tokens, probes "
+            f"{', '.join(st.get('probes', []))}. Detection: share of flaws whose dimension "
+            "fell to the flaw's level; false alarms: share of invariance pairs whose score "
+            "moved; injection shift: points towards the score the planted text asks for. "
+            "95% intervals over notebooks.",
+            "",
+        ]
+        rows = []
+        for key, dims in body["dimensions"].items():
+            judge, _, dim = key.partition("/")
+            rows.append(
+                [
+                    dim,
+                    judge,
+                    _ci_cell(dims.get("detection")),
+                    _ci_cell(dims.get("false_alarm_rate")),
+                    _ci_cell(dims.get("injection_shift"), signed=True),
+                ]
+            )
+        rows.sort(key=lambda r: (r[0], r[1] != "baseline", r[1]))
+        header = ["dimension", "judge", "detection", "false alarms", "injection shift"]
+        out += [*table(header, rows), ""]
+        usage = body.get("usage", {})
+        out += [
+            f"{usage.get('calls', '-')} model calls, {num(body.get('wall_seconds'), 0)} s; "
+            f"{body.get('failed_pairs', 0)} failed pair(s), {body.get('hidden_pairs', 0)} "
+            "hidden by the item budget.",
+            "",
+        ]
+    return out
+
+
 def calibration_section(results: dict[str, dict[str, Any]]) -> list[str]:
     """Recalibrated runs: each fold's map per variant, and the held-out MAE with and without."""
     rows = []
@@ -590,6 +645,7 @@ def render(results_dir: Path) -> str:
         local_model_section(results),
         demo_section(results),
         reliability_section(results),
+        stress_section(results),
     ]
     body = [line for section in sections for line in section]
     if not body:

@@ -258,3 +258,27 @@ def test_run_without_justifications_is_its_own_row(tmp_path: Path) -> None:
     assert len(rows) == 2
     assert any("`local:default (no justifications)`" in r and "2.500" in r for r in rows)
     assert any("`local:default` | 0.600 | 0.875 |" in r and "1.200" in r for r in rows)
+
+
+def test_stress_results_table(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    ci = {"estimate": 0.5, "low": 0.0, "high": 1.0, "n": 4}
+    write(
+        folder,
+        "stress-notebooks-local-default",
+        {
+            "settings": {"notebooks": ["a", "b"], "model": "local:default", "probes": ["x"]},
+            "dimensions": {
+                "aligned/model_training": {"detection": ci, "false_alarm_rate": None},
+                "baseline/model_training": {"detection": {**ci, "low": float("nan")}},
+            },
+            "usage": {"calls": 12},
+            "wall_seconds": 60,
+        },
+    )
+    text = summarize.render(folder)
+    assert "### Stress test" in text and "2 real notebooks" in text
+    lines = [ln for ln in text.splitlines() if ln.startswith("| model_training")]
+    assert lines[0].startswith("| model_training | baseline | 0.50 n=4 | - |")
+    assert "0.50 [0.00, 1.00] n=4" in lines[1]

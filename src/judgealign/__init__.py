@@ -55,8 +55,10 @@ from judgealign.report.model import SampleSizePlan
 from judgealign.report.views import Report as EvaluationReport
 from judgealign.rubric.loader import load_rubric
 from judgealign.rubric.model import Dimension, Rubric, Scale
+from judgealign.stress import PROBES, StressReport, StressTest, stress_test
 
 __all__ = [
+    "PROBES",
     "VARIANTS",
     "Agent",
     "AgentCase",
@@ -89,6 +91,8 @@ __all__ = [
     "SampleSizePlan",
     "Scale",
     "Scoreboard",
+    "StressReport",
+    "StressTest",
     "Variant",
     "__version__",
     "arun_agent",
@@ -114,4 +118,5 @@ __all__ = [
     "resolve_llm",
     "run_agent",
     "save_judge",
+    "stress_test",
 ]

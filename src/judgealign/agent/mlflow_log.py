@@ -1,64 +1,19 @@
 """Agent scoreboards and comparisons as MLflow runs: one run per agent version, one per
 comparison, in the experiment ``judgealign-agent-<suite>``.
 
-Everything goes through ``log_run``, which logs through ``integrations.mlflow``'s
-``open_or_update_run``: the store is ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else
-SQLite in the run folder, and logging the same run folder again updates its MLflow run.
+Everything goes through ``integrations.mlflow.log_run``: the store is ``--tracking-uri``,
+else ``MLFLOW_TRACKING_URI``, else SQLite in the run folder, and logging the same run
+folder again updates its MLflow run.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from judgealign.agent.board import ScoreboardModel, finite
+from judgealign.agent.board import ScoreboardModel
 from judgealign.agent.comparison import ComparisonModel
-
-
-def run_key(kind: str, *parts: str) -> str:
-    """What identifies a logged result across re-logs (its kind and where it lives).
-
-    >>> run_key("agent-version", "suite", "v1", "/runs/v1")[:14]
-    'agent-version-'
-    """
-    return f"{kind}-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
-
-
-def log_run(
-    *,
-    experiment: str,
-    run_name: str,
-    key: str,
-    params: Mapping[str, str],
-    metrics: Mapping[str, float],
-    tags: Mapping[str, str],
-    artifacts: Sequence[tuple[Path, str | None]],
-    run_dir: Path,
-    tracking_uri: str | None = None,
-) -> str:
-    """Log one finished MLflow run (updated when ``key`` was logged before); returns its id.
-    ``artifacts``: (file or folder, artifact path)."""
-    from judgealign.integrations.mlflow import open_or_update_run, resolve_tracking_uri
-
-    uri = resolve_tracking_uri(tracking_uri, run_dir)
-    with open_or_update_run(
-        uri,
-        experiment,
-        key=key,
-        run_name=run_name,
-        tags=tags,
-        artifact_dir=run_dir / "mlartifacts",
-    ) as run:
-        run.log_params(params)
-        run.log_metrics({k: float(v) for k, v in metrics.items() if finite(v)})
-        for path, artifact_path in artifacts:
-            if path.is_dir():
-                run.log_artifacts(path, artifact_path)
-            elif path.is_file():
-                run.log_artifact(path, artifact_path)
-        return str(run.run_id)
+from judgealign.integrations.mlflow import log_run, run_key
 
 
 def scoreboard_metrics(board: ScoreboardModel) -> dict[str, float]:

@@ -16,6 +16,7 @@ from judgealign.cli.report_cmd import report
 from judgealign.cli.rubric_cmd import rubric_app
 from judgealign.cli.score_cmd import score
 from judgealign.cli.serve_cmd import serve
+from judgealign.cli.stress_cmd import stress
 
 app = typer.Typer(
     cls=OneLineUsageErrors,
@@ -31,6 +32,7 @@ app.command(help="Labels needed for a target CI width or power, planned from a r
 app.command(help="Run the offline demo: ML-notebook judges on the shipped demo set.")(demo)
 app.command(help="Serve a model over an OpenAI-compatible API on 127.0.0.1.")(serve)
 app.command(help="Label items in a browser (expert scores and justifications).")(label)
+app.command(help="Plant known flaws in notebooks; measure whether each judge notices.")(stress)
 app.add_typer(rubric_app, name="rubric")
 app.add_typer(memory_app, name="memory")
 app.add_typer(agent_app, name="agent")

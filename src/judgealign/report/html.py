@@ -34,7 +34,7 @@ from judgealign.report.table import describe_statistics, human_lines
 
 JUDGEMENT_ROWS = 2000
 
-_CSS = """
+PAGE_CSS = """
 :root { color-scheme: light; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b;
   margin: 0 auto; padding: 1.5rem 2rem 4rem; max-width: 1400px; background: #fff; }
@@ -87,7 +87,7 @@ footer { margin-top: 3rem; color: #777; font-size: .85rem; }
 """
 
 # No scripts, no network: even a value that escaped escaping could not run or load anything.
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 def _warnings(report: EvaluationReport) -> str:
@@ -275,9 +275,9 @@ def render_html(report: EvaluationReport) -> str:
     ]
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{PAGE_CSP}\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{esc(title)}</title><style>{PAGE_CSS}</style></head><body>"
         + "\n".join(body)
         + "</body></html>\n"
     )

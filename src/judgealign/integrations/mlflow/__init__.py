@@ -27,8 +27,10 @@ from judgealign.integrations.mlflow.logging import log_alignment, log_report
 from judgealign.integrations.mlflow.tracking import (
     MlflowRun,
     default_tracking_uri,
+    log_run,
     open_or_update_run,
     resolve_tracking_uri,
+    run_key,
 )
 from judgealign.judge.judge import Judge
 
@@ -41,9 +43,11 @@ __all__ = [
     "feedback_from_judgement",
     "log_alignment",
     "log_report",
+    "log_run",
     "log_verdicts",
     "open_or_update_run",
     "resolve_tracking_uri",
+    "run_key",
     "scorer",
     "scorers",
 ]

@@ -24,6 +24,7 @@ the CLI), and a run that fails mid-way is marked FAILED rather than left RUNNING
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import tempfile
@@ -281,3 +282,52 @@ def open_or_update_run(
             run.finish("FAILED")
         raise
     run.finish("FINISHED")
+
+
+def run_key(kind: str, *parts: str) -> str:
+    """What identifies a logged result across re-logs (its kind and where it lives).
+
+    >>> run_key("agent-version", "suite", "v1", "/runs/v1")[:14]
+    'agent-version-'
+    """
+    return f"{kind}-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+
+
+def log_run(
+    *,
+    experiment: str,
+    run_name: str,
+    key: str,
+    params: Mapping[str, str],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    artifacts: Sequence[tuple[Path, str | None]],
+    run_dir: Path,
+    tracking_uri: str | None = None,
+) -> str:
+    """Log one finished MLflow run (updated when ``key`` was logged before); returns its id.
+
+    For a command's result that is not an evaluation report (an agent version, a stress run):
+    the store is ``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else SQLite in ``run_dir``.
+    ``artifacts``: (file or folder, artifact path); non-finite metrics are left out.
+
+    >>> log_run(experiment="judgealign-x", run_name="v1", key=run_key("x", "v1"),  # doctest: +SKIP
+    ...         params={}, metrics={"mae": 0.4}, tags={}, artifacts=[], run_dir=Path("runs/x"))
+    """
+    uri = resolve_tracking_uri(tracking_uri, run_dir)
+    with open_or_update_run(
+        uri,
+        experiment,
+        key=key,
+        run_name=run_name,
+        tags=tags,
+        artifact_dir=run_dir / "mlartifacts",
+    ) as run:
+        run.log_params(params)
+        run.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
+        for path, artifact_path in artifacts:
+            if path.is_dir():
+                run.log_artifacts(path, artifact_path)
+            elif path.is_file():
+                run.log_artifact(path, artifact_path)
+        return str(run.run_id)
