@@ -151,3 +151,145 @@ def test_context_on_memory_and_unknown_dimension() -> None:
         exclude_items=set(),
     )
     assert empty.guidelines == () and empty.episodes == ()
+
+
+# -- exact below the threshold, approximate (HNSW) above it -------------------------------------
+
+
+def reference_search(
+    vectors: np.ndarray,
+    eps: list[Episode],
+    q: np.ndarray,
+    *,
+    k: int,
+    floor: float,
+    max_per_group: int = 1,
+    exclude_items: frozenset[str] = frozenset(),
+    exclude_groups: frozenset[str] = frozenset(),
+) -> list[int]:
+    """The rules written out plainly: every episode, best first, ties to the lower row."""
+    sims = vectors @ q
+    order = sorted(range(len(eps)), key=lambda r: (-float(sims[r]), r))
+    picked: list[int] = []
+    per_group: dict[str, int] = {}
+    items: set[str] = set()
+    for r in order:
+        e = eps[r]
+        if sims[r] < floor or e.item in exclude_items or e.group in exclude_groups:
+            continue
+        if per_group.get(e.group, 0) >= max_per_group or e.item in items:
+            continue
+        per_group[e.group] = per_group.get(e.group, 0) + 1
+        items.add(e.item)
+        picked.append(r)
+        if len(picked) == k:
+            break
+    return picked
+
+
+def topical_memory(n_items: int, seed: int = 0) -> tuple[np.ndarray, list[Episode], np.ndarray]:
+    """Items about shared topics (low-dimensional spread around topic centres), some rated by
+    two raters (same vector), four items per input group; plus queries from the same topics."""
+    rng = np.random.default_rng(seed)
+    dim, topics, latent = 64, 12, 6
+    centres = rng.standard_normal((topics, dim))
+    bases = rng.standard_normal((topics, dim, latent)) / np.sqrt(latent)
+
+    def draw(n: int) -> np.ndarray:
+        t = rng.integers(0, topics, size=n)
+        v = centres[t] + 0.7 * np.einsum("nij,nj->ni", bases[t], rng.standard_normal((n, latent)))
+        v += 0.05 * rng.standard_normal((n, dim))
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+    item_vecs = draw(n_items)
+    pairs: list[tuple[Episode, np.ndarray]] = []
+    for i in range(n_items):
+        item = f"it{i:05d}"
+        for rater in ("ann", "bob") if i % 3 == 0 else ("ann",):
+            pairs.append((episode(item, group=f"g{i // 4}", rater=rater), item_vecs[i]))
+    pairs.sort(key=lambda p: p[0].id)
+    return np.stack([v for _, v in pairs]), [e for e, _ in pairs], draw(60)
+
+
+def test_small_memories_stay_exact_and_match_the_rules_written_out() -> None:
+    vectors, eps, queries = topical_memory(900)
+    idx = EpisodeIndex(vectors, eps)
+    assert idx.approximate is False  # far below APPROXIMATE_FROM
+    for n, q in enumerate(queries):
+        rules = {
+            "k": 1 + n % 4,
+            "floor": (-1.0, 0.2, 0.5)[n % 3],
+            "max_per_group": 1 + n % 2,
+            "exclude_items": frozenset({eps[n * 7].item}),
+            "exclude_groups": frozenset({eps[n * 11].group}) if n % 2 else frozenset(),
+        }
+        got = idx.search(
+            q,
+            k=rules["k"],  # type: ignore[arg-type]
+            similarity_floor=rules["floor"],  # type: ignore[arg-type]
+            max_per_group=rules["max_per_group"],  # type: ignore[arg-type]
+            exclude_items=rules["exclude_items"],  # type: ignore[arg-type]
+            exclude_groups=rules["exclude_groups"],  # type: ignore[arg-type]
+        )
+        assert [r for r, _ in got] == reference_search(vectors, eps, q, **rules)  # type: ignore[arg-type]
+
+
+def test_approximate_search_keeps_the_rules_and_exact_cosines_with_high_recall() -> None:
+    vectors, eps, queries = topical_memory(3000)
+    approx = EpisodeIndex(vectors, eps, approximate=True)
+    exact = EpisodeIndex(vectors, eps, approximate=False)
+    found = wanted = 0
+    for n, q in enumerate(queries):
+        kwargs = {
+            "k": 3,
+            "similarity_floor": 0.2,
+            "max_per_group": 1,
+            "exclude_items": {eps[n].item},
+            "exclude_groups": {eps[n * 13].group},
+        }
+        got = approx.search(q, **kwargs)  # type: ignore[arg-type]
+        truth = exact.search(q, **kwargs)  # type: ignore[arg-type]
+        for r, sim in got:  # every hit obeys the rules, with its exact cosine
+            assert abs(sim - float(vectors[r] @ q)) < 1e-5 and sim >= 0.2
+            assert eps[r].item != eps[n].item and eps[r].group != eps[n * 13].group
+        assert len({eps[r].group for r, _ in got}) == len(got)
+        assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+        # Raters of one item share a node: the lower-id rater is the one shown, as exactly.
+        assert all(eps[r].rater == "ann" for r, _ in got)
+        found += len({r for r, _ in got} & {r for r, _ in truth})
+        wanted += len(truth)
+    assert found / wanted >= 0.98
+
+
+def test_approximate_search_is_deterministic_across_builds() -> None:
+    vectors, eps, queries = topical_memory(2000, seed=3)
+    builds = [EpisodeIndex(vectors, eps, approximate=True) for _ in range(2)]
+    runs = [[idx.search(q, k=3, similarity_floor=0.0) for q in queries] for idx in builds]
+    assert runs[0] == runs[1]
+
+
+def test_approximate_search_widens_then_falls_back_to_exact() -> None:
+    vectors, eps, queries = topical_memory(1200, seed=5)
+    approx = EpisodeIndex(vectors, eps, approximate=True).prepare()
+    exact = EpisodeIndex(vectors, eps, approximate=False)
+    q = queries[0]
+    # A floor almost nothing clears: fewer than k qualify, and the answer is still exact.
+    kw = {"k": 3, "similarity_floor": 0.9}
+    assert approx.search(q, **kw) == exact.search(q, **kw)  # type: ignore[arg-type]
+    # Excluding most groups needs more candidates than the graph path takes: exact search.
+    groups = {e.group for e in eps[: int(0.8 * len(eps))]}
+    kw2 = {"k": 2, "similarity_floor": -1.0, "exclude_groups": groups}
+    assert approx.search(q, **kw2) == exact.search(q, **kw2)  # type: ignore[arg-type]
+
+
+def test_without_usearch_large_memories_fall_back_to_exact(monkeypatch: object) -> None:
+    import judgealign.memory.approximate as approximate
+
+    vectors, eps, queries = topical_memory(500, seed=7)
+    monkeypatch.setattr(approximate, "load_usearch", lambda: None)  # type: ignore[attr-defined]
+    approx = EpisodeIndex(vectors, eps, approximate=True)
+    exact = EpisodeIndex(vectors, eps, approximate=False)
+    for q in queries[:10]:
+        assert approx.search(q, k=3, similarity_floor=0.1) == exact.search(
+            q, k=3, similarity_floor=0.1
+        )

@@ -191,6 +191,13 @@ class AlignmentMemory(BaseModel):
             if dm.failures
         }
 
+    def prepare_retrieval(self) -> AlignmentMemory:
+        """Build every dimension's search structures now (the HNSW graph of a large memory
+        takes seconds to minutes) instead of inside the first judgement that retrieves."""
+        for dm in self.dimensions.values():
+            dm.index.prepare()
+        return self
+
     def label_ids(self) -> set[str]:
         """Ids of every label in memory (each label is kept as an episode)."""
         return {e.id for dm in self.dimensions.values() for e in dm.episodes}
