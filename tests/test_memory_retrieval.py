@@ -293,3 +293,56 @@ def test_without_usearch_large_memories_fall_back_to_exact(monkeypatch: object) 
         assert approx.search(q, k=3, similarity_floor=0.1) == exact.search(
             q, k=3, similarity_floor=0.1
         )
+
+
+def test_a_saved_large_memory_carries_its_graph_and_old_files_still_load(
+    monkeypatch: object,
+) -> None:
+    import json
+
+    import judgealign.memory.episodic as episodic
+    import judgealign.memory.store as store
+
+    vectors, eps, queries = topical_memory(800, seed=11)
+    monkeypatch.setattr(episodic, "APPROXIMATE_FROM", 500)  # type: ignore[attr-defined]
+    dm = DimensionMemory(episodes=tuple(eps), episode_vectors=vectors)
+    memory = AlignmentMemory(embedder="fake", dim=vectors.shape[1], dimensions={"d": dm})
+    kw = {
+        "k": 3,
+        "similarity_floor": 0.1,
+        "max_per_group": 1,
+        "max_guidelines": 0,
+        "guideline_budget_tokens": 0,
+        "exclude_items": set(),
+    }
+    before = [memory.context("d", q, **kw).episodes for q in queries[:20]]  # type: ignore[arg-type]
+    text = memory.to_json()
+    data = json.loads(text)
+    assert data["schema_version"] == store.MEMORY_SCHEMA_VERSION == 5
+    assert data["dimensions"]["d"]["episode_graph"]["library"] == "usearch"
+
+    built: list[int] = []
+    real_build = episodic.ApproximateIndex.build
+    monkeypatch.setattr(  # type: ignore[attr-defined]
+        episodic.ApproximateIndex, "build", lambda *a: built.append(1) or real_build(*a)
+    )
+    loaded = AlignmentMemory.from_json(text)
+    after = [loaded.context("d", q, **kw).episodes for q in queries[:20]]  # type: ignore[arg-type]
+    assert after == before and built == []  # the saved graph is searched, nothing rebuilt
+
+    # A graph that does not match the episodes (edited file) is ignored and rebuilt.
+    data["dimensions"]["d"]["episodes"] = data["dimensions"]["d"]["episodes"][:-1]
+    vec = loaded.dimension("d").episode_vectors[:-1]
+    data["dimensions"]["d"]["episode_vectors"] = json.loads(
+        DimensionMemory(episodes=tuple(eps[:-1]), episode_vectors=vec).model_dump_json()
+    )["episode_vectors"]
+    edited = AlignmentMemory.from_json(json.dumps(data))
+    _ = edited.context("d", queries[0], **kw)  # type: ignore[arg-type]
+    assert built == [1]
+
+    # A version-4 file (no graph) loads and builds its graph on first use.
+    old = json.loads(text)
+    old["schema_version"] = 4
+    del old["dimensions"]["d"]["episode_graph"]
+    v4 = AlignmentMemory.from_json(json.dumps(old))
+    assert [v4.context("d", q, **kw).episodes for q in queries[:20]] == before  # type: ignore[arg-type]

@@ -85,6 +85,23 @@ class ApproximateIndex:
         index.add(rows, np.ascontiguousarray(vectors[rows]), threads=1)
         return cls(index, len(rows))
 
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ApproximateIndex | None:
+        """A graph saved by ``to_bytes``; None without usearch or when it cannot be read."""
+        usearch_index = load_usearch()
+        if usearch_index is None:
+            return None
+        try:
+            index = usearch_index.Index.restore(bytearray(data))
+        except (RuntimeError, ValueError):
+            return None
+        if index is None:
+            return None
+        return cls(index, len(index))
+
+    def to_bytes(self) -> bytes:
+        return bytes(self._index.save())
+
     def candidates(self, query: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.int64]:
         """Up to ``count`` row numbers, nearest first (approximately)."""
         count = min(count, self.size)

@@ -38,7 +38,9 @@ class EpisodeIndex:
     """Search structure over one dimension's episodes (built once, reused for every query).
 
     ``approximate``: ``None`` chooses by size (``APPROXIMATE_FROM``); ``True``/``False``
-    force the graph or the exact scan (benchmarks and tests compare the two).
+    force the graph or the exact scan (benchmarks and tests compare the two). ``graph``: the
+    bytes of this index's graph as ``graph_bytes`` gave them (a saved memory carries them),
+    so that loading it costs no build and every process searches the same graph.
 
     >>> import numpy as np
     >>> from judgealign.memory.records import Episode
@@ -58,6 +60,7 @@ class EpisodeIndex:
         episodes: Sequence[Episode],
         *,
         approximate: bool | None = None,
+        graph: bytes | None = None,
     ) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         groups: dict[str, int] = {}
@@ -84,6 +87,7 @@ class EpisodeIndex:
         )
         self._ann: ApproximateIndex | None = None
         self._ann_built = False
+        self._saved_graph = graph
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -101,9 +105,22 @@ class EpisodeIndex:
             # and a graph full of duplicates links poorly. Every row of a candidate item is
             # scored below, so no rater is lost.
             first = np.asarray(sorted(int(r[0]) for r in self.item_rows.values()), np.int64)
-            self._ann = ApproximateIndex.build(self.vectors, first) if len(first) else None
+            ann = None
+            if self._saved_graph is not None:
+                ann = ApproximateIndex.from_bytes(self._saved_graph)
+                if ann is not None and ann.size != len(first):
+                    ann = None  # not this memory's graph: build one
+                self._saved_graph = None
+            if ann is None and len(first):
+                ann = ApproximateIndex.build(self.vectors, first)
+            self._ann = ann
             self._ann_built = True
         return self._ann
+
+    def graph_bytes(self) -> bytes | None:
+        """The HNSW graph, serialized (built first if needed); None for an exact index."""
+        graph = self._graph() if self.approximate else None
+        return graph.to_bytes() if graph is not None else None
 
     def search(
         self,
