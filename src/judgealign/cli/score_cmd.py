@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from judgealign.cli.common import check_failures, load_items_and_refs, one_line_errors
+from judgealign.cli.common import (
+    check_failure_summary,
+    check_failures,
+    load_items_and_refs,
+    one_line_errors,
+)
 from judgealign.cli.options import (
     DEFAULT_CACHE,
     CacheDirOption,
@@ -26,13 +32,35 @@ from judgealign.cli.options import (
 )
 from judgealign.data.jsonl import repair_torn_tail
 from judgealign.errors import DataError
-from judgealign.judge.failures import redo_on_resume
+from judgealign.judge.failures import FailureSummary, redo_on_resume
 from judgealign.judge.judge import Judge
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.persistence import load_judge
 from judgealign.progress import progress_for
+from judgealign.providers.types import Usage
 from judgealign.rubric import load_rubric
 from judgealign.sync import run_sync
+
+EngineOption = Annotated[
+    Literal["local", "spark"],
+    typer.Option(
+        help="local: this process (asyncio); spark: a Spark job, each task slot with "
+        "--concurrency calls in flight (needs judgealign[spark]; --out is then a folder)."
+    ),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Spark master for --engine spark, e.g. local[4] or spark://host:7077 "
+        "(default: the active session's, spark-submit's, else local[*])."
+    ),
+]
+OutFormatOption = Annotated[
+    Literal["auto", "parquet", "delta"],
+    typer.Option(
+        help="Table format of --out for --engine spark (auto: Delta where the session has it)."
+    ),
+]
 
 
 def _read_done(out: Path, retry_failed: bool) -> dict[tuple[str, str], Judgement]:
@@ -58,9 +86,13 @@ def score(
         Path | None, typer.Option("--judge", help="An aligned judge file from `align`.")
     ] = None,
     dimension: Annotated[list[str] | None, typer.Option(help="Only these dimensions.")] = None,
-    out: Annotated[Path, typer.Option(help="Judgements JSONL (appended; reruns resume).")] = Path(
-        "judgements.jsonl"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Judgements JSONL (appended; reruns resume); with --engine spark a Parquet or "
+            "Delta folder. Default: judgements.jsonl, or judgements/ with --engine spark."
+        ),
+    ] = None,
     embedder: EmbedderOption = None,
     cache_dir: CacheDirOption = DEFAULT_CACHE,
     concurrency: ConcurrencyOption = 4,
@@ -68,6 +100,9 @@ def score(
     max_tokens: MaxTokensOption = None,
     max_failed: MaxFailedOption = 0.5,
     retry_failed: RetryFailedOption = False,
+    engine: EngineOption = "local",
+    spark_master: SparkMasterOption = None,
+    out_format: OutFormatOption = "auto",
 ) -> None:
     """Score items on every (or the given) rubric dimension; prints a summary."""
     opts = JudgeOptions(
@@ -87,8 +122,22 @@ def score(
         if rubric is None:
             raise DataError("give --rubric NAME (or --judge judge.json from `judgealign align`)")
         judge = opts.new_judge(load_rubric(rubric), needs_embedder=False)
-    items = load_items_and_refs(paths)
     dims = list(dimension) if dimension else list(judge.rubric.dimension_ids)
+    if engine == "spark":
+        _score_on_spark(
+            judge,
+            paths,
+            dims,
+            out or Path("judgements"),
+            opts,
+            retry_failed=retry_failed,
+            max_failed=max_failed,
+            master=spark_master,
+            out_format=out_format,
+        )
+        return
+    out = out or Path("judgements.jsonl")
+    items = load_items_and_refs(paths)
     if out.is_dir():
         raise DataError(f"--out {out} is a folder; name a .jsonl file for the judgements")
     repair_torn_tail(out)  # a killed run's unfinished record must not swallow the next
@@ -130,4 +179,86 @@ def _summary(results: list[Judgement], dims: list[str], out: Path, judge: Judge)
     Console().print(
         f"model calls: {usage.calls} (+{usage.cached_calls} cached), "
         f"tokens: {usage.prompt_tokens} prompt / {usage.completion_tokens} completion"
+    )
+
+
+def _score_on_spark(
+    judge: Judge,
+    paths: list[Path],
+    dims: list[str],
+    out: Path,
+    opts: JudgeOptions,
+    *,
+    retry_failed: bool,
+    max_failed: float,
+    master: str | None,
+    out_format: Literal["auto", "parquet", "delta"],
+) -> None:
+    from judgealign.integrations.spark import read_items, score_dataframe
+    from judgealign.integrations.spark.session import session_for
+
+    if out.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        raise DataError(
+            f"--out {out}: with --engine spark, --out is a folder (a Parquet or Delta table), "
+            "e.g. --out judgements/"
+        )
+    spark = session_for(master)
+    started = datetime.now(UTC)
+    with progress_for() as progress:
+        rows = score_dataframe(
+            judge,
+            read_items(spark, [str(p) for p in paths]),
+            out=str(out),
+            dimensions=dims,
+            concurrency=opts.concurrency,
+            cache_dir=opts.cache_dir,
+            retry_failed=retry_failed,
+            format=out_format,
+            progress=progress,
+        )
+    _spark_summary(rows, dims, out, judge, max_failed, started)
+
+
+def _spark_summary(
+    rows: Any, dims: list[str], out: Path, judge: Judge, max_failed: float, started: datetime
+) -> None:
+    """The local summary's table, counted by Spark (the judgements stay in the table)."""
+    from pyspark.sql import functions as F
+
+    ok = F.col("error").isNull() & F.col("score").isNotNull()
+    counts = rows.groupBy("dimension", "score", ok.alias("ok")).count().collect()
+    failed_by = (
+        rows.where(~ok)
+        .groupBy(F.substring(F.coalesce("error", F.lit("no score")), 1, 160).alias("why"))
+        .count()
+        .orderBy(F.col("count").desc())
+        .limit(3)
+        .collect()
+    )
+    # What this command spent (a resumed run's earlier judgements cost nothing now).
+    now = rows.where(F.col("scored_at") >= F.lit(started))
+    usage = now.agg(*(F.sum(f"usage.{f}").alias(f) for f in Usage.model_fields)).first()
+    total = sum(int(r["count"]) for r in counts)
+    table = Table(title=f"{total} judgements -> {out}")
+    for col in ("dimension", "n", "mean score", "N/A", "failed"):
+        table.add_column(col, justify="left" if col == "dimension" else "right")
+    for d in dims:
+        scale = judge.rubric.dimension(d).scale
+        mine = [r for r in counts if r["dimension"] == d]
+        scored = [(r["score"], r["count"]) for r in mine if r["ok"] and not scale.is_na(r["score"])]
+        n_scored = sum(c for _, c in scored)
+        mean = f"{sum(s * c for s, c in scored) / n_scored:.2f}" if n_scored else "-"
+        na = sum(r["count"] for r in mine if r["ok"] and scale.is_na(r["score"]))
+        failed = sum(r["count"] for r in mine if not r["ok"])
+        table.add_row(d, str(sum(r["count"] for r in mine)), mean, str(na), str(failed))
+    Console().print(table)
+    spent = Usage(**{f: (usage[f] or 0) if usage else 0 for f in Usage.model_fields})
+    Console().print(
+        f"model calls: {spent.calls} (+{spent.cached_calls} cached), "
+        f"tokens: {spent.prompt_tokens} prompt / {spent.completion_tokens} completion"
+    )
+    reasons = tuple((str(r["why"]), int(r["count"])) for r in failed_by)
+    failed_total = sum(int(r["count"]) for r in counts if not r["ok"])
+    check_failure_summary(
+        FailureSummary(failed=failed_total, total=total, reasons=reasons), max_failed
     )

@@ -57,8 +57,6 @@ def load_judge(path: str | Path, **params: Any) -> Judge:
 
     >>> judge = load_judge("judge.json", model="openai:gpt-4.1-mini")  # doctest: +SKIP
     """
-    from judgealign.memory.store import AlignmentMemory
-
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -68,6 +66,21 @@ def load_judge(path: str | Path, **params: Any) -> Judge:
         ) from None
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: corrupt judge file ({exc}); re-run `judgealign align`") from None
+    return judge_from_dict(data, source=str(path), **params)
+
+
+def judge_from_dict(data: Any, *, source: str = "judge", **params: Any) -> Judge:
+    """The judge a judge file's parsed JSON describes (``load_judge`` without the file: what
+    a Spark executor gets from a broadcast); ``source`` names it in errors.
+
+    >>> from judgealign.rubric import load_rubric
+    >>> judge = Judge(load_rubric("ml-notebook"), model="fake:mimic")
+    >>> judge_from_dict(judge_to_dict(judge)).params == judge.params
+    True
+    """
+    from judgealign.memory.store import AlignmentMemory
+
+    path = source
     if not isinstance(data, dict) or data.get("format") != JUDGE_FILE_FORMAT:
         raise DataError(f"{path}: not a judgealign judge file; create one with `judgealign align`")
     version = data.get("schema_version")

@@ -1,0 +1,155 @@
+"""Scoring and evaluating on Spark, in local mode, with the fake providers and a loopback server.
+
+One SparkSession (two task slots) serves the whole module: the JVM takes ~15 s to start on
+2 cores. Needs pyspark (dev extra) and a Java runtime (scripts/install-system.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import judgealign as ja
+from judgealign.errors import DataError
+from judgealign.testing.server import Answer, HttpError, OpenAICompatServer
+
+pytest.importorskip("pyspark", reason="pyspark missing: pip install -e '.[dev]'")
+if shutil.which("java") is None:
+    pytest.skip(
+        "no Java runtime for Spark: run scripts/install-system.sh (default-jre-headless)",
+        allow_module_level=True,
+    )
+
+from judgealign.integrations.spark import (
+    collect_judgements,
+    local_session,
+    read_items,
+    read_judgements,
+    score_dataframe,
+)
+
+DIMS = ["model_use", "data_imputation"]
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    session = local_session(2)
+    yield session
+    session.stop()
+
+
+def test_notebooks_get_the_same_judgements_as_in_one_process(spark: Any, tmp_path: Path) -> None:
+    demo_items, labels = ja.load_demo(dimensions=DIMS)
+    folder = tmp_path / "notebooks"
+    for item in demo_items:
+        (folder / item.id).parent.mkdir(parents=True, exist_ok=True)
+        (folder / item.id).write_text(item.output, encoding="utf-8")
+    items = ja.load_items([folder])
+    train = {it.id for it in items[::2]}
+    judge = ja.Judge(
+        ja.load_rubric("ml-notebook").subset(DIMS), model="fake:mimic", embedder="fake"
+    )
+    judge.fit([lb for lb in labels if lb.item in train], items)
+
+    frame = read_items(spark, [folder])  # Spark's binaryFile source: ids as load_items gives
+    rows = score_dataframe(judge, frame, out=tmp_path / "scores", concurrency=3)
+    got = {j.key: j for j in collect_judgements(rows)}
+    want = {j.key: j for j in judge.predict(items)}
+
+    assert set(got) == set(want) and len(got) == len(items) * len(DIMS)
+    for key, j in want.items():
+        other = got[key]
+        assert (other.score, other.rationale, other.episodes, other.guidelines, other.error) == (
+            j.score,
+            j.rationale,
+            j.episodes,
+            j.guidelines,
+            j.error,
+        )
+    assert any(j.episodes for j in got.values())  # the broadcast memory was searched
+    provenance = rows.select("provenance.judge", "provenance.model").distinct().collect()
+    assert len(provenance) == 1 and provenance[0]["model"] == "fake:mimic"
+
+
+def test_failures_are_rows_and_a_rerun_asks_only_what_is_missing(
+    spark: Any, tmp_path: Path
+) -> None:
+    state = {"broken": True}
+
+    def answer(body: dict[str, Any]) -> Answer | HttpError:
+        if state["broken"] and "FAILME" in json.dumps(body):
+            return HttpError(400, "this request is refused")
+        return Answer('{"rationale": "Reads fine.", "score": 2}')
+
+    rubric = ja.load_rubric("summeval").subset(["coherence"])
+    texts = [
+        (f"t{i:02d}", f"Summary {i}." + (" FAILME" if i in (3, 7) else ""), {"article": "A."})
+        for i in range(10)
+    ]
+    frame = spark.createDataFrame(texts, "id string, output string, inputs map<string,string>")
+    broken = spark.createDataFrame(
+        [("nb-bad", "{not json", "notebook")], "id string, output string, kind string"
+    )
+    frame = frame.unionByName(broken, allowMissingColumns=True)
+    out = tmp_path / "scores"
+    with OpenAICompatServer(handler=answer) as srv:
+        judge = ja.Judge(rubric, model=f"openai:test?base_url={srv.base_url}")
+        first = {r["item_id"]: r for r in score_dataframe(judge, frame, out=out).collect()}
+
+        assert len(first) == 11  # the job finished: every failure is a row
+        assert first["t03"]["error"].startswith("provider error") and first["t03"]["score"] is None
+        assert first["t07"]["error"].startswith("provider error")
+        assert first["nb-bad"]["error"].startswith("unreadable item")
+        assert all(first[f"t{i:02d}"]["score"] == 2.0 for i in (0, 1, 2, 4, 5, 6, 8, 9))
+        assert first["t00"]["usage"]["calls"] == 1
+
+        state["broken"] = False
+        asked = len(srv.chat_requests)
+        second = {r["item_id"]: r for r in score_dataframe(judge, frame, out=out).collect()}
+        # Only the provider failures were asked again (an unreadable item stays as it was).
+        assert len(srv.chat_requests) - asked == 2
+        assert second["t03"]["score"] == 2.0 and second["t07"]["error"] is None
+        assert second["nb-bad"]["error"].startswith("unreadable item")
+        assert read_judgements(spark, out).count() == 11  # the newest row per judgement
+
+        with pytest.raises(DataError, match="another judge"):
+            score_dataframe(ja.clone(judge, max_tokens=123), frame, out=out)
+
+
+def test_cli_scores_jsonl_items_with_the_spark_engine(spark: Any, tmp_path: Path) -> None:
+    from judgealign.cli.main import app
+
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        "\n".join(
+            json.dumps(
+                {"id": f"s{i}", "output": f"Summary {i}.", "inputs": {"article": ["A.", "B."]}}
+            )
+            for i in range(6)
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "scores"
+    args = ["score", str(items), "--rubric", "summeval", "--dimension", "coherence",
+            "--model", "fake:constant", "--engine", "spark", "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "6 judgements" in result.output
+    rows = read_judgements(spark, out).collect()
+    assert sorted(r["item_id"] for r in rows) == [f"s{i}" for i in range(6)]
+    assert {r["score"] for r in rows} == {3.0}  # fake:constant: the middle of 1-5
+
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "model calls: 0" in again.output
+
+    bad = runner.invoke(app, [*args[:-4], "--out", str(tmp_path / "j.jsonl")])
+    assert bad.exit_code == 2 and "is a folder" in bad.output
