@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,45 @@ def test_cli_scores_jsonl_items_with_the_spark_engine(spark: Any, tmp_path: Path
 
     bad = runner.invoke(app, [*args[:-4], "--out", str(tmp_path / "j.jsonl")])
     assert bad.exit_code == 2 and "is a folder" in bad.output
+
+
+def test_evaluation_folds_as_spark_tasks_give_the_one_process_report(
+    spark: Any, tmp_path: Path
+) -> None:
+    from judgealign.integrations.spark import evaluate_on_spark
+
+    items, labels = ja.load_demo(dimensions=["model_use"])
+    judge = ja.Judge(
+        ja.load_rubric("ml-notebook").subset(["model_use"]), model="fake:mimic", embedder="fake"
+    )
+    options: dict[str, Any] = {"variants": ["baseline", "full"], "folds": 3, "n_resamples": 200}
+    local = ja.evaluate(judge, items, labels, run_dir=tmp_path / "local", progress=None, **options)
+    run_dir = tmp_path / "spark"
+    fresh = ja.clone(judge)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        on_spark = evaluate_on_spark(spark, fresh, items, labels, run_dir=run_dir, progress=None,
+                                     **options)  # fmt: skip
+    assert not [w for w in caught if "on Spark" in str(w.message)]  # no fold fell back
+    assert fresh.usage().calls == 0  # every fit and judgement came from the tasks
+
+    for variant in ("baseline", "full"):
+        a, b = local.result(variant, "model_use"), on_spark.result(variant, "model_use")
+        assert (a.n_scored, a.mae) == (b.n_scored, b.mae)
+    # Each fold's fit came back from its task: the driver's evaluate refitted nothing.
+    assert sorted(p.name for p in (run_dir / "judges").glob("*.judge.json")) == [
+        f"fold-{f}.judge.json" for f in range(3)
+    ]
+    stored = (run_dir / "judgements.jsonl").read_text().splitlines()
+
+    def verdicts(lines: list[str]) -> set[tuple[Any, ...]]:
+        rows = [json.loads(line) for line in lines]
+        return {(r["variant"], r["fold"], r["judgement"]["item"], r["judgement"]["score"],
+                 tuple(r["judgement"]["episodes"])) for r in rows}  # fmt: skip
+
+    assert verdicts(stored) == verdicts(
+        (tmp_path / "local" / "judgements.jsonl").read_text().splitlines()
+    )
+    # A second call resumes: nothing new is judged.
+    evaluate_on_spark(spark, fresh, items, labels, run_dir=run_dir, progress=None, **options)
+    assert (run_dir / "judgements.jsonl").read_text().splitlines() == stored

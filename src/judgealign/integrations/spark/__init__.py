@@ -7,6 +7,7 @@ PySpark is imported only when these functions run.
 >>> scores = score_dataframe("judge.json", items, out="runs/scores")  # doctest: +SKIP
 """
 
+from judgealign.integrations.spark.evaluation import evaluate_on_spark
 from judgealign.integrations.spark.items import ITEM_COLUMNS, items_frame, read_items
 from judgealign.integrations.spark.scoring import (
     RESULT_SCHEMA,
@@ -20,6 +21,7 @@ __all__ = [
     "ITEM_COLUMNS",
     "RESULT_SCHEMA",
     "collect_judgements",
+    "evaluate_on_spark",
     "items_frame",
     "local_session",
     "read_items",

@@ -35,9 +35,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from judgealign.errors import ConfigError, DataError, ProviderError
+from judgealign.errors import ConfigError, DataError
 from judgealign.integrations.spark.items import count_items, item_from_record, items_frame
-from judgealign.integrations.spark.session import require_pyspark
+from judgealign.integrations.spark.session import (
+    broadcast,
+    broadcast_value,
+    failure_reason,
+    require_pyspark,
+)
 from judgealign.judge.judge import Judge, clone, provider_spec
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.persistence import judge_from_dict, judge_to_dict, load_judge
@@ -124,12 +129,6 @@ class WorkerSettings:
     run_id: str
 
 
-def _reason(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    # Provider failures keep their prefix: a resumed run asks them again (redo_on_resume).
-    return f"provider error: {text}" if isinstance(exc, ProviderError) else text
-
-
 class Worker:
     """One Python worker process's judge, providers and event loop (kept across tasks)."""
 
@@ -143,7 +142,7 @@ class Worker:
         try:
             self._load(judge_json)
         except Exception as exc:  # recorded on every row of this worker, never a failed job
-            self.error = f"worker setup failed: {_reason(exc)}"
+            self.error = f"worker setup failed: {failure_reason(exc)}"
 
     def _load(self, judge_json: str) -> None:
         from judgealign.providers.registry import resolve_embedder, resolve_llm
@@ -208,7 +207,7 @@ class Worker:
             try:
                 rows.extend(self._row(j) for j in await self._fresh().apredict([item], ds))
             except Exception as exc:
-                rows.extend(self._failed(item.id, ds, _reason(exc)))
+                rows.extend(self._failed(item.id, ds, failure_reason(exc)))
         return rows
 
     def run(self, batches: Iterator[pd.DataFrame], dims_total: int) -> Iterator[pd.DataFrame]:
@@ -250,7 +249,9 @@ class Worker:
                 try:
                     item = item_from_record({str(k): v for k, v in record.items()})
                 except Exception as exc:
-                    ready.extend(self._failed(item_id, dims, f"unreadable item: {_reason(exc)}"))
+                    ready.extend(
+                        self._failed(item_id, dims, f"unreadable item: {failure_reason(exc)}")
+                    )
                     continue
                 chunk.append((item, dims))
                 if len(chunk) >= chunk_items:
@@ -293,7 +294,7 @@ def _scorer(
 
     def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         def judge_json() -> str:
-            return payload if isinstance(payload, str) else str(payload.value)
+            return broadcast_value(payload)
 
         yield from worker_for(judge_json, settings).run(batches, dims_total)
 
@@ -441,13 +442,6 @@ def _parallelism(spark: SparkSession) -> int:
         return int(spark.conf.get("spark.default.parallelism", "8") or 8)
 
 
-def _broadcast(spark: SparkSession, judge_json: str) -> Any:
-    try:
-        return spark.sparkContext.broadcast(judge_json)
-    except Exception:  # Spark Connect: no broadcast variables; the JSON rides with each task
-        return judge_json
-
-
 def score_dataframe(
     judge: Judge | str | Path,
     items: DataFrame,
@@ -514,7 +508,7 @@ def score_dataframe(
                 spark,
                 frame.join(todo, "id"),
                 _scorer(
-                    _broadcast(spark, judge_json), _settings(key, cache_dir, concurrency), len(dims)
+                    broadcast(spark, judge_json), _settings(key, cache_dir, concurrency), len(dims)
                 ),
                 out=out_s,
                 fmt=fmt,

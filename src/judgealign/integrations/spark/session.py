@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from judgealign.errors import ConfigError
+from judgealign.errors import ConfigError, ProviderError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,6 +47,7 @@ def local_session(cores: int = 2, *, app_name: str = "judgealign") -> SparkSessi
         SparkSession.builder.master(f"local[{cores}]")
         .appName(app_name)
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # judgealign shows its own
         .config("spark.sql.shuffle.partitions", str(max(2, 2 * cores)))
         .config("spark.default.parallelism", str(cores))
         # Small JVM: local mode shares the machine with the Python workers doing the work.
@@ -66,7 +67,30 @@ def session_for(master: str | None) -> SparkSession:
     if active is not None and master is None:
         return active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName("judgealign")
+    builder = SparkSession.builder.appName("judgealign").config(
+        "spark.ui.showConsoleProgress",
+        "false",  # judgealign shows its own
+    )
     if master is not None:
         builder = builder.master(master)  # else spark-submit's, or its default local[*]
     return builder.getOrCreate()
+
+
+def broadcast(spark: SparkSession, text: str) -> Any:
+    """A Broadcast of ``text``, or ``text`` itself where broadcasts do not exist (Spark
+    Connect: it then travels with each task); a task reads either with ``broadcast_value``."""
+    try:
+        return spark.sparkContext.broadcast(text)
+    except Exception:  # Spark Connect has no SparkContext
+        return text
+
+
+def broadcast_value(shipped: Any) -> str:
+    return shipped if isinstance(shipped, str) else str(shipped.value)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """An exception as a row's error; provider failures keep the prefix that makes a resumed
+    run ask them again (``judge.failures.redo_on_resume``)."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return f"provider error: {text}" if isinstance(exc, ProviderError) else text
