@@ -258,3 +258,21 @@ def test_run_without_justifications_is_its_own_row(tmp_path: Path) -> None:
     assert len(rows) == 2
     assert any("`local:default (no justifications)`" in r and "2.500" in r for r in rows)
     assert any("`local:default` | 0.600 | 0.875 |" in r and "1.200" in r for r in rows)
+
+
+def test_spark_scale_and_retrieval_sections(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    level = {"executors": 2, "concurrency": 4, "judgements": 320, "ideal_per_second": 16.0,
+             "spark_per_second": 12.5, "spark_efficiency": 0.781, "spark_overhead_seconds": 5.6,
+             "single_process_per_second": 15.2, "single_process_efficiency": 0.95}  # fmt: skip
+    write(folder, "spark_scale", {"delay_seconds": 0.5, "levels": [level, "junk"]})
+    row = {"vectors": "topical", "episodes": 100000, "index": "hnsw", "index_build_s": 30.2,
+           "median_ms": 0.357, "p95_ms": 0.429, "exact_median_ms": 20.35,
+           "recall_at_3": 1.0}  # fmt: skip
+    write(folder, "retrieval", {"k": 3, "goals": "median < 2 ms at 100k", "results": [row]})
+    text = summarize.render(folder)
+    assert "### Spark local mode (server answering after 0.50 s)" in text
+    assert "| 2 | 4 | 320 | 16.00 | 12.50 | 0.781 | 5.6 | 15.20 | 0.950 |" in text
+    assert "| topical | 100000 | hnsw | 30.2 | 0.357 | 0.429 | 20.350 | 1.0000 |" in text
+    assert "Goals: median < 2 ms at 100k." in text

@@ -19,6 +19,9 @@ from judgealign.data.ratings import load_ratings
 from judgealign.demo.dataset import load_demo
 from judgealign.errors import ConfigError, DataError, JudgeAlignError, NotFittedError
 from judgealign.evaluation.experiment import evaluate
+from judgealign.integrations.spark import evaluate_on_spark, score_dataframe
+from judgealign.integrations.spark import read_items as read_spark_items
+from judgealign.integrations.spark import read_judgements as read_spark_judgements
 from judgealign.judge.judge import Judge, clone
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
@@ -55,13 +58,17 @@ __all__ = [
     "__version__",
     "clone",
     "evaluate",
+    "evaluate_on_spark",
     "load_demo",
     "load_items",
     "load_judge",
     "load_labels",
     "load_ratings",
     "load_rubric",
+    "read_spark_items",
+    "read_spark_judgements",
     "resolve_embedder",
     "resolve_llm",
     "save_judge",
+    "score_dataframe",
 ]
