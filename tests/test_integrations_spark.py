@@ -149,10 +149,13 @@ def test_cli_scores_jsonl_items_with_the_spark_engine(spark: Any, tmp_path: Path
     assert sorted(r["item_id"] for r in rows) == [f"s{i}" for i in range(6)]
     assert {r["score"] for r in rows} == {3.0}  # fake:constant: the middle of 1-5
 
-    again = runner.invoke(app, args)
-    assert again.exit_code == 0 and "model calls: 0" in again.output
+    again = runner.invoke(app, args)  # resumed: the table holds every judgement
+    assert again.exit_code == 0 and "model calls: 0 (+0 cached)" in again.output
+    # Into a new table: the executors answer from the response cache the first run's wrote.
+    fresh = runner.invoke(app, [*args[:-4], "--out", str(tmp_path / "scores2"), *args[-2:]])
+    assert fresh.exit_code == 0 and "model calls: 0 (+6 cached)" in fresh.output, fresh.output
 
-    bad = runner.invoke(app, [*args[:-4], "--out", str(tmp_path / "j.jsonl")])
+    bad = runner.invoke(app, [*args[:-4], "--out", str(tmp_path / "j.jsonl"), *args[-2:]])
     assert bad.exit_code == 2 and "is a folder" in bad.output
 
 
