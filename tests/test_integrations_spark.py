@@ -122,6 +122,13 @@ def test_failures_are_rows_and_a_rerun_asks_only_what_is_missing(
         with pytest.raises(DataError, match="another judge"):
             score_dataframe(ja.clone(judge, max_tokens=123), frame, out=out)
 
+        # A worker that cannot build its provider (here: its API key is not set on the
+        # executors) writes its items' rows with the reason; the job still finishes.
+        unset = ja.Judge(rubric, model=f"openai:test?base_url={srv.base_url}&api_key_env=JA_NOPE")
+        rows = score_dataframe(unset, frame.limit(3), out=tmp_path / "nokey").collect()
+        assert len(rows) == 3
+        assert all(r["error"].startswith("worker setup failed: ConfigError") for r in rows)
+
 
 def test_cli_scores_jsonl_items_with_the_spark_engine(spark: Any, tmp_path: Path) -> None:
     from judgealign.cli.main import app

@@ -14,9 +14,9 @@ worker that cannot start become rows with their reason: the job itself does not 
 
 Rows are appended to ``out`` (Parquet, or Delta where the session has it) one wave of items
 at a time, so an interrupted run keeps every finished wave; the response cache keeps the
-answers of the wave it was in. A rerun skips what ``out`` already holds, asking again only
-for judgements that failed on the provider's side (all failed ones with ``retry_failed``),
-as ``judgealign score`` does with its JSONL file.
+answers of the wave it was in. A rerun skips what ``out`` already holds, asking again for
+judgements that failed on the provider's or the worker's side (and, with ``retry_failed``,
+for unreadable answers and items too), as ``judgealign score`` does with its JSONL file.
 """
 
 from __future__ import annotations
@@ -428,10 +428,12 @@ def _kept(existing: DataFrame, judge_key: str, retry_failed: bool, out: str) -> 
         )
     latest = latest_judgements(existing)
     ok = F.col("error").isNull() & F.col("score").isNotNull()
-    if retry_failed:
-        keep = ok
-    else:
-        keep = ok | ~F.coalesce(F.col("error"), F.lit("")).startswith("provider")
+    # As judge.failures.redo_on_resume: an unreadable answer (or item) says something about
+    # the judge (or the data) and is kept unless retry_failed; a provider or worker failure
+    # says nothing and is asked again.
+    error = F.coalesce(F.col("error"), F.lit(""))
+    verdict = error.startswith("unparseable") | error.startswith("unreadable item")
+    keep = ok if retry_failed else ok | verdict
     return latest.where(keep).select(F.col("item_id").alias("id"), "dimension")
 
 
@@ -541,15 +543,21 @@ def _settings(key: str, cache_dir: str | Path | None, concurrency: int) -> Worke
 
 
 def _check_providers(params: Mapping[str, Any]) -> None:
-    """Resolve the provider names on the driver: a misspelt model fails here, in one line,
-    not as a row on every item."""
+    """Check the provider names on the driver: a misspelt provider fails here, in one line,
+    not as a row on every item (without building one: a local model would load here)."""
     from judgealign.providers.registry import default_registry, parse_model_name
 
-    parse_model_name(params["model"])
-    default_registry.create_llm(params["model"])
+    names = [("model", params["model"], default_registry.llm_providers())]
     if params.get("embedder"):
-        name = params["embedder"]
-        default_registry.create_embedder(name if ":" in name else f"{name}:")
+        embedder = str(params["embedder"])
+        spec = embedder if ":" in embedder else f"{embedder}:"
+        names.append(("embedder", spec, default_registry.embedder_providers()))
+    for role, name, known in names:
+        provider, _, _ = parse_model_name(name)
+        if provider not in known:
+            raise ConfigError(
+                f"{role} {name!r}: unknown provider {provider!r}; known: {', '.join(known)}"
+            )
 
 
 def _run_waves(
