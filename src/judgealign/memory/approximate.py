@@ -23,10 +23,11 @@ import numpy.typing as npt
 
 # HNSW settings (bench/retrieval.py measured recall and latency with them): 16 links per node
 # and a build beam of 128 are usearch's defaults; int8 storage halves the memory of f16 and
-# loses no recall after the exact re-scoring. The search beam grows with the candidates asked.
+# loses no recall after the exact re-scoring. A search beam of 128 (usearch's default is 64)
+# took recall@3 on the isotropic stress vectors at 60k from 0.96 to 1.00 for +0.03 ms.
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
-EXPANSION_SEARCH = 64
+EXPANSION_SEARCH = 128
 DTYPE = "i8"
 
 _warned = threading.Event()
