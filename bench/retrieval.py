@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import time
 from pathlib import Path
@@ -204,6 +205,7 @@ def run_size(kind: str, n: int, gen: Topical | Isotropic, rng: np.random.Generat
 
 
 def main() -> None:
+    load_before = os.getloadavg()
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     ap.add_argument("--vectors", default="topical,isotropic")
@@ -235,6 +237,11 @@ def main() -> None:
             "goals": "median < 2 ms at 100k and < 10 ms at 1M per query, recall@3 >= 0.99 "
             "(topical vectors)",
             "peak_rss_mb": round(peak_rss_mb(), 1),
+            # A shared machine's other work inflates latencies (p95 most): say how busy it was.
+            "load_average_1min": {
+                "start": round(load_before[0], 2),
+                "end": round(os.getloadavg()[0], 2),
+            },
             "results": results,
         },
     )

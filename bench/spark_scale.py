@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import shutil
 import sys
 import tempfile
@@ -90,6 +91,7 @@ def main() -> None:
     ap.add_argument("--executors", default="1,2,4")
     ap.add_argument("--concurrency", default="4,16")
     args = ap.parse_args()
+    load_before = os.getloadavg()
     from judgealign.integrations.spark import local_session
 
     parent, child = mp.Pipe()
@@ -152,6 +154,11 @@ def main() -> None:
             "delay_seconds": args.delay,
             "spark_version": __import__("pyspark").__version__,
             "levels": rows,
+            # A shared machine's other work slows every figure: say how busy it was.
+            "load_average_1min": {
+                "start": round(load_before[0], 2),
+                "end": round(os.getloadavg()[0], 2),
+            },
             "note": "local mode on this machine's cores; wall time is the whole score_dataframe "
             "call after a warm-up run per session",
         },
