@@ -30,6 +30,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,6 +161,10 @@ class Worker:
             judge.memory_.prepare_retrieval()  # restore (or build) the graph before any item
         self.judge = judge
 
+    def close(self) -> None:
+        """Stop the event loop's thread (the worker is not used again)."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
     def _fresh(self) -> Judge:
         """A judge sharing the providers and memory, with its own item-text cache: a worker
         sees every item of its tasks once, and must not keep them all."""
@@ -269,21 +274,33 @@ class Worker:
 
 
 FLAT_SCHEMA_COLUMNS = [part.strip().split(" ", 1)[0] for part in FLAT_SCHEMA.split(", ")]
+# Loaded judges kept per Python worker process: a notebook session that scores with a new
+# judge now and then must not pile up memories.
+KEEP_WORKERS = 2
 _WORKERS: dict[tuple[str, str | None, int], Worker] = {}
 _WORKERS_LOCK = threading.Lock()
 
 
-def worker_for(judge_json: Callable[[], str], settings: WorkerSettings) -> Worker:
-    """This process's worker for the judge and settings, made on first use."""
+@contextmanager
+def worker_for(judge_json: Callable[[], str], settings: WorkerSettings) -> Iterator[Worker]:
+    """This process's worker for the judge and settings, made on first use and kept; one
+    that could not start is not kept (the next task tries again, as a rerun would)."""
     key = (settings.judge_key, settings.cache_dir, settings.concurrency)
     with _WORKERS_LOCK:
-        worker = _WORKERS.get(key)
+        worker = _WORKERS.pop(key, None)
         if worker is None:
             worker = Worker(judge_json(), settings)
-            _WORKERS[key] = worker
+        if worker.error is None:
+            _WORKERS[key] = worker  # newest last
+            while len(_WORKERS) > KEEP_WORKERS:
+                _WORKERS.pop(next(iter(_WORKERS))).close()
         # A new run reuses the loaded judge and stacks; its rows carry its own run id.
         worker.settings = settings
-        return worker
+    try:
+        yield worker
+    finally:
+        if worker.error is not None:
+            worker.close()
 
 
 def _scorer(
@@ -296,7 +313,8 @@ def _scorer(
         def judge_json() -> str:
             return broadcast_value(payload)
 
-        yield from worker_for(judge_json, settings).run(batches, dims_total)
+        with worker_for(judge_json, settings) as worker:
+            yield from worker.run(batches, dims_total)
 
     return score_partition
 
