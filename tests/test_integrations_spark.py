@@ -206,3 +206,39 @@ def test_evaluation_folds_as_spark_tasks_give_the_one_process_report(
     # A second call resumes: nothing new is judged.
     evaluate_on_spark(spark, fresh, items, labels, run_dir=run_dir, progress=None, **options)
     assert (run_dir / "judgements.jsonl").read_text().splitlines() == stored
+
+
+def test_read_items_gives_load_items_ids_and_texts(spark: Any, tmp_path: Path) -> None:
+    from judgealign.integrations.spark.items import item_from_record
+
+    demo_items, _ = ja.load_demo(dimensions=["model_use"])
+    folder = tmp_path / "runs"
+    for n, item in enumerate(demo_items[:3]):
+        path = folder / ("sub" if n else "") / item.id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(item.output, encoding="utf-8")
+    (folder / ".ipynb_checkpoints").mkdir()
+    (folder / ".ipynb_checkpoints" / "x-checkpoint.ipynb").write_text("{}", encoding="utf-8")
+    jsonl = tmp_path / "texts.jsonl"
+    jsonl.write_text(
+        json.dumps({"id": 7, "output": "A.", "inputs": {"dialogue": ["hi", "yo"]}, "group": 3})
+        + "\n",
+        encoding="utf-8",
+    )
+    parquet = tmp_path / "table.parquet"
+    spark.createDataFrame(
+        [("p1", "Text.", ("Q?",))], "id string, output string, inputs struct<question: string>"
+    ).write.parquet(str(parquet))
+
+    frame = read_items(spark, [folder, jsonl, parquet])
+    got = {r["id"]: item_from_record(r.asDict()) for r in frame.collect()}
+    want = {it.id: it for it in ja.load_items([folder, jsonl])}
+    assert set(got) == set(want) | {"p1"}  # checkpoints left out, as load_items does
+    for item_id, item in want.items():
+        assert (got[item_id].kind, got[item_id].output, got[item_id].inputs) == (
+            item.kind,
+            item.output,
+            item.inputs,
+        )
+        assert got[item_id].group_id == item.group_id
+    assert got["p1"].inputs == {"question": "Q?"}
