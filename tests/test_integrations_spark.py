@@ -242,3 +242,22 @@ def test_read_items_gives_load_items_ids_and_texts(spark: Any, tmp_path: Path) -
         )
         assert got[item_id].group_id == item.group_id
     assert got["p1"].inputs == {"question": "Q?"}
+
+
+def test_cli_evaluates_with_folds_on_spark(spark: Any, tmp_path: Path) -> None:
+    from judgealign.cli.main import app
+    from judgealign.demo.dataset import DATA_DIR as DEMO_DIR
+
+    out = tmp_path / "run"
+    args = ["evaluate", "--rubric", "ml-notebook", "--items", str(DEMO_DIR / "notebooks"),
+            "--labels", str(DEMO_DIR / "labels.jsonl"), "--dimension", "model_use",
+            "--model", "fake:mimic", "--embedder", "fake", "--variants", "baseline,full",
+            "--folds", "2", "--resamples", "200", "--engine", "spark", "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "report.json").exists() and (out / "report.html").exists()
+    assert sorted(p.name for p in (out / "judges").glob("*.judge.json")) == [
+        "fold-0.judge.json",
+        "fold-1.judge.json",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,7 @@ from judgealign.cli.options import (
     ConcurrencyOption,
     ContextRatioOption,
     EmbedderOption,
+    EngineOption,
     ItemBudgetOption,
     JudgeOptions,
     KOption,
@@ -26,6 +28,7 @@ from judgealign.cli.options import (
     ReflectionModelOption,
     RetryFailedOption,
     SimilarityFloorOption,
+    SparkMasterOption,
 )
 from judgealign.errors import ConfigError, DataError
 from judgealign.judge.params import VARIANTS, Variant
@@ -99,6 +102,8 @@ def evaluate(
     experiment: Annotated[
         str | None, typer.Option(help="MLflow experiment (default: judgealign-RUBRIC).")
     ] = None,
+    engine: EngineOption = "local",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Grouped k-fold evaluation of baseline and aligned variants; writes the reports."""
     from judgealign.evaluation.experiment import evaluate as run_evaluation
@@ -124,6 +129,13 @@ def evaluate(
         concurrency=concurrency,
     )
     judge = opts.new_judge(rub, needs_embedder=any(v != "baseline" for v in chosen))
+    if engine == "spark":  # each fold a Spark task; the report is built here as below
+        from judgealign.integrations.spark import evaluate_on_spark
+        from judgealign.integrations.spark.session import session_for
+
+        run_evaluation = functools.partial(
+            evaluate_on_spark, session_for(spark_master), cache_dir=cache_dir
+        )
     report = run_evaluation(
         judge,
         its,

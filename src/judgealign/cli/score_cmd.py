@@ -23,12 +23,14 @@ from judgealign.cli.options import (
     CacheDirOption,
     ConcurrencyOption,
     EmbedderOption,
+    EngineOption,
     ItemBudgetOption,
     JudgeOptions,
     MaxFailedOption,
     MaxTokensOption,
     ModelOption,
     RetryFailedOption,
+    SparkMasterOption,
 )
 from judgealign.data.jsonl import repair_torn_tail
 from judgealign.errors import DataError
@@ -41,20 +43,6 @@ from judgealign.providers.types import Usage
 from judgealign.rubric import load_rubric
 from judgealign.sync import run_sync
 
-EngineOption = Annotated[
-    Literal["local", "spark"],
-    typer.Option(
-        help="local: this process (asyncio); spark: a Spark job, each task slot with "
-        "--concurrency calls in flight (needs judgealign[spark]; --out is then a folder)."
-    ),
-]
-SparkMasterOption = Annotated[
-    str | None,
-    typer.Option(
-        help="Spark master for --engine spark, e.g. local[4] or spark://host:7077 "
-        "(default: the active session's, spark-submit's, else local[*])."
-    ),
-]
 OutFormatOption = Annotated[
     Literal["auto", "parquet", "delta"],
     typer.Option(
