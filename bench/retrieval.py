@@ -175,10 +175,10 @@ def run_size(kind: str, n: int, gen: Topical | Isotropic, rng: np.random.Generat
     wanted = sum(len(b) for b in truth)
     graph = chosen._graph() if chosen.approximate else None
     restore_s = None
-    saved = chosen.graph_bytes()
+    saved = chosen.saved_graph()
     if saved is not None:  # what a process loading the saved memory pays instead of a build
         t0 = time.perf_counter()
-        ApproximateIndex.from_bytes(saved)
+        ApproximateIndex.from_bytes(*saved)
         restore_s = round(time.perf_counter() - t0, 3)
     row = {
         "vectors": kind,
@@ -188,7 +188,9 @@ def run_size(kind: str, n: int, gen: Topical | Isotropic, rng: np.random.Generat
         "index": "hnsw" if chosen.approximate else "exact",
         "index_build_s": round(build_s, 2),
         "index_mb": round(graph.memory_bytes / 1e6, 1) if graph is not None else 0.0,
-        "saved_graph_mb": round(len(saved) / 1e6, 1) if saved is not None else 0.0,
+        "saved_graph_mb": round(len(saved[0]) / 1e6, 1) if saved is not None else 0.0,
+        "search_beam": graph.beam if graph is not None else None,
+        "tuned_recall_at_10": graph.tuned_recall if graph is not None else None,
         "graph_restore_s": restore_s,
         "median_ms": round(float(np.median(lat)), 4),
         "p95_ms": round(float(np.percentile(lat, 95)), 4),

@@ -320,6 +320,8 @@ def test_a_saved_large_memory_carries_its_graph_and_old_files_still_load(
     data = json.loads(text)
     assert data["schema_version"] == store.MEMORY_SCHEMA_VERSION == 5
     assert data["dimensions"]["d"]["episode_graph"]["library"] == "usearch"
+    beam = data["dimensions"]["d"]["episode_graph"]["beam"]
+    assert beam == memory.dimension("d").index._graph().beam  # type: ignore[union-attr]
 
     built: list[int] = []
     real_build = episodic.ApproximateIndex.build
@@ -328,6 +330,7 @@ def test_a_saved_large_memory_carries_its_graph_and_old_files_still_load(
     )
     loaded = AlignmentMemory.from_json(text)
     after = [loaded.context("d", q, **kw).episodes for q in queries[:20]]  # type: ignore[arg-type]
+    assert loaded.dimension("d").index._graph().beam == beam  # type: ignore[union-attr]
     assert after == before and built == []  # the saved graph is searched, nothing rebuilt
 
     # A graph that does not match the episodes (edited file) is ignored and rebuilt.
@@ -346,3 +349,14 @@ def test_a_saved_large_memory_carries_its_graph_and_old_files_still_load(
     del old["dimensions"]["d"]["episode_graph"]
     v4 = AlignmentMemory.from_json(json.dumps(old))
     assert [v4.context("d", q, **kw).episodes for q in queries[:20]] == before  # type: ignore[arg-type]
+
+
+def test_the_search_beam_is_tuned_on_held_out_probes_until_recall_is_reached() -> None:
+    from judgealign.memory import approximate
+
+    vectors, eps, _ = topical_memory(2500, seed=13)
+    idx = EpisodeIndex(vectors, eps, approximate=True).prepare()
+    graph = idx._graph()
+    assert graph is not None and graph.beam in approximate.BEAMS
+    assert graph.tuned_recall is not None and graph.tuned_recall >= approximate.TARGET_RECALL
+    assert len(graph._index) == len(idx.item_rows)  # the probes joined the graph after tuning

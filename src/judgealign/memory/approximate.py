@@ -23,12 +23,21 @@ import numpy.typing as npt
 
 # HNSW settings (bench/retrieval.py measured recall and latency with them): 16 links per node
 # and a build beam of 128 are usearch's defaults; int8 storage halves the memory of f16 and
-# loses no recall after the exact re-scoring. A search beam of 128 (usearch's default is 64)
-# took recall@3 on the isotropic stress vectors at 60k from 0.96 to 1.00 for +0.03 ms.
+# loses no recall after the exact re-scoring.
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
-EXPANSION_SEARCH = 128
 DTYPE = "i8"
+# The search beam is tuned per graph, once, right after its build: the narrowest of BEAMS
+# with which a fixed sample of the memory's own vectors (each leaving itself out) finds, as
+# a query does (PROBE_CANDIDATES candidates re-scored exactly, the best PROBE_K kept), the
+# exact top PROBE_K in at least TARGET_RECALL of places. A fixed beam was not enough: 128
+# gave recall@3 1.00 at 100k topical vectors but 0.955 at 1M (bench/retrieval.py).
+BEAMS = (128, 256, 512, 1024)
+TARGET_RECALL = 0.99
+PROBE_QUERIES = 128
+PROBE_K = 10
+PROBE_CANDIDATES = 32  # the fewest an EpisodeIndex query asks for
+EXPANSION_SEARCH = BEAMS[0]
 
 _warned = threading.Event()
 
@@ -60,9 +69,11 @@ class ApproximateIndex:
     [2]
     """
 
-    def __init__(self, index: Any, size: int) -> None:
+    def __init__(self, index: Any, size: int, beam: int = EXPANSION_SEARCH) -> None:
         self._index = index
         self.size = size
+        self.beam = beam
+        self.tuned_recall: float | None = None  # recall@10 of the probe sample at ``beam``
         self._lock = threading.Lock()  # the beam width is index state: one search at a time
 
     @classmethod
@@ -82,13 +93,49 @@ class ApproximateIndex:
             expansion_search=EXPANSION_SEARCH,
         )
         # One thread: a multi-threaded build inserts in a racy order and makes another graph
-        # each time; one graph per memory keeps retrieval the same in every process.
-        index.add(rows, np.ascontiguousarray(vectors[rows]), threads=1)
-        return cls(index, len(rows))
+        # each time; one graph per memory keeps retrieval the same in every process. The probe
+        # sample goes in last: tuned while outside the graph, its vectors are queries like
+        # any new item's (a node already in the graph is found through its own links).
+        probes = _probe_sample(rows)
+        rest = np.setdiff1d(rows, probes, assume_unique=True)
+        index.add(rest, np.ascontiguousarray(vectors[rest]), threads=1)
+        graph = cls(index, len(rows))
+        if len(probes):
+            graph.beam, graph.tuned_recall = graph.tune(vectors, rest, probes)
+            index.add(probes, np.ascontiguousarray(vectors[probes]), threads=1)
+        return graph
+
+    def tune(
+        self,
+        vectors: npt.NDArray[np.float32],
+        rows: npt.NDArray[np.int64],
+        probes: npt.NDArray[np.int64],
+    ) -> tuple[int, float]:
+        """(the narrowest beam of ``BEAMS`` reaching ``TARGET_RECALL`` for ``probes`` as
+        queries against the graph of ``rows``, the recall it reached): see ``BEAMS``. Past the
+        widest beam, the widest is kept (its recall says how far it falls short)."""
+        queries = np.ascontiguousarray(vectors[probes])
+        nearest = _exact_top(vectors, rows, queries, PROBE_K)
+        truth = [_best(t, vectors, q) for t, q in zip(nearest, queries, strict=True)]
+        recall = 0.0
+        for beam in BEAMS:
+            with self._lock:
+                self._index.expansion_search = beam
+                found = self._index.search(queries, PROBE_CANDIDATES, threads=1)
+            keys = np.asarray(found.keys, dtype=np.int64).reshape(len(probes), -1)
+            hits = sum(
+                len(_best(k[k >= 0], vectors, q) & t)
+                for k, q, t in zip(keys, queries, truth, strict=True)
+            )
+            recall = hits / max(1, sum(len(t) for t in truth))
+            if recall >= TARGET_RECALL:
+                return beam, recall
+        return BEAMS[-1], recall
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ApproximateIndex | None:
-        """A graph saved by ``to_bytes``; None without usearch or when it cannot be read."""
+    def from_bytes(cls, data: bytes, beam: int = EXPANSION_SEARCH) -> ApproximateIndex | None:
+        """A graph saved by ``to_bytes`` (searched with ``beam``, the one its build tuned);
+        None without usearch or when it cannot be read."""
         usearch_index = load_usearch()
         if usearch_index is None:
             return None
@@ -98,7 +145,7 @@ class ApproximateIndex:
             return None
         if index is None:
             return None
-        return cls(index, len(index))
+        return cls(index, len(index), beam)
 
     def to_bytes(self) -> bytes:
         return bytes(self._index.save())
@@ -110,10 +157,46 @@ class ApproximateIndex:
             return np.zeros(0, dtype=np.int64)
         with self._lock:
             # The beam must be as wide as the answer; wider costs time for little recall.
-            self._index.expansion_search = max(EXPANSION_SEARCH, count)
+            self._index.expansion_search = max(self.beam, count)
             found = self._index.search(query, count, threads=1)
         return np.asarray(found.keys, dtype=np.int64)
 
     @property
     def memory_bytes(self) -> int:
         return int(self._index.memory_usage)
+
+
+def _probe_sample(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The rows a graph is tuned with: a seeded sample (the same memory, the same beam);
+    none for a graph too small to need tuning."""
+    if len(rows) <= 8 * PROBE_CANDIDATES:
+        return np.zeros(0, dtype=np.int64)
+    pick = np.random.default_rng(0).choice(len(rows), min(PROBE_QUERIES, len(rows) // 8), False)
+    return np.sort(rows[pick])
+
+
+def _best(cand: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], query: Any) -> set[int]:
+    """The best ``PROBE_K`` of ``cand`` by exact dot product."""
+    sims = vectors[cand] @ query
+    order = np.lexsort((cand, -sims))[:PROBE_K]
+    return set(cand[order].tolist())
+
+
+def _exact_top(
+    vectors: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    queries: npt.NDArray[np.float32],
+    k: int,
+) -> list[npt.NDArray[np.int64]]:
+    """The ``k`` rows (of ``rows``) nearest each query by dot product, in blocks of rows so a
+    million-row memory never needs a queries x rows matrix."""
+    best_sims = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_rows = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, len(rows), 65_536):
+        block = rows[start : start + 65_536]
+        sims = np.concatenate([best_sims, queries @ vectors[block].T], axis=1)
+        cand = np.concatenate([best_rows, np.broadcast_to(block, (len(queries), len(block)))], 1)
+        keep = np.argpartition(-sims, min(k, sims.shape[1] - 1), axis=1)[:, :k]
+        best_sims = np.take_along_axis(sims, keep, axis=1)
+        best_rows = np.take_along_axis(cand, keep, axis=1)
+    return list(best_rows)

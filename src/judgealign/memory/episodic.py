@@ -38,8 +38,8 @@ class EpisodeIndex:
     """Search structure over one dimension's episodes (built once, reused for every query).
 
     ``approximate``: ``None`` chooses by size (``APPROXIMATE_FROM``); ``True``/``False``
-    force the graph or the exact scan (benchmarks and tests compare the two). ``graph``: the
-    bytes of this index's graph as ``graph_bytes`` gave them (a saved memory carries them),
+    force the graph or the exact scan (benchmarks and tests compare the two). ``graph``: this
+    index's graph and search beam as ``saved_graph`` gave them (a saved memory carries them),
     so that loading it costs no build and every process searches the same graph.
 
     >>> import numpy as np
@@ -60,7 +60,7 @@ class EpisodeIndex:
         episodes: Sequence[Episode],
         *,
         approximate: bool | None = None,
-        graph: bytes | None = None,
+        graph: tuple[bytes, int] | None = None,
     ) -> None:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         groups: dict[str, int] = {}
@@ -107,7 +107,7 @@ class EpisodeIndex:
             first = np.asarray(sorted(int(r[0]) for r in self.item_rows.values()), np.int64)
             ann = None
             if self._saved_graph is not None:
-                ann = ApproximateIndex.from_bytes(self._saved_graph)
+                ann = ApproximateIndex.from_bytes(*self._saved_graph)
                 if ann is not None and ann.size != len(first):
                     ann = None  # not this memory's graph: build one
                 self._saved_graph = None
@@ -117,10 +117,11 @@ class EpisodeIndex:
             self._ann_built = True
         return self._ann
 
-    def graph_bytes(self) -> bytes | None:
-        """The HNSW graph, serialized (built first if needed); None for an exact index."""
+    def saved_graph(self) -> tuple[bytes, int] | None:
+        """The HNSW graph serialized, with its search beam (built first if needed); None for
+        an exact index."""
         graph = self._graph() if self.approximate else None
-        return graph.to_bytes() if graph is not None else None
+        return (graph.to_bytes(), graph.beam) if graph is not None else None
 
     def search(
         self,

@@ -101,13 +101,15 @@ def episodes_digest(episodes: tuple[Episode, ...], vectors: FloatArray) -> str:
 
 
 class EpisodeGraph(BaseModel):
-    """A dimension's HNSW graph over its episodes (usearch's own serialization), with the
-    digest of the episodes it was built over: a graph that does not match is rebuilt."""
+    """A dimension's HNSW graph over its episodes (usearch's own serialization), the search
+    beam its build tuned, and the digest of the episodes it was built over: a graph that
+    does not match is rebuilt."""
 
     model_config = ConfigDict(frozen=True)
 
     library: Literal["usearch"] = "usearch"
     digest: str
+    beam: int = Field(default=128, ge=1)
     data: Base64Bytes
 
 
@@ -169,7 +171,9 @@ class DimensionMemory(BaseModel):
     def index(self) -> EpisodeIndex:
         if self._index is None:
             graph = self.episode_graph
-            saved = graph.data if graph is not None and self._graph_matches() else None
+            saved = (
+                (graph.data, graph.beam) if graph is not None and self._graph_matches() else None
+            )
             self._index = EpisodeIndex(self.episode_vectors, self.episodes, graph=saved)
         return self._index
 
@@ -187,10 +191,10 @@ class DimensionMemory(BaseModel):
         retrieval is approximate; unchanged otherwise."""
         if not self.index.approximate or self._graph_matches():
             return self
-        data = self.index.graph_bytes()
-        if data is None:  # no usearch here: the reader builds its own
+        saved = self.index.saved_graph()
+        if saved is None:  # no usearch here: the reader builds its own
             return self
-        graph = EpisodeGraph(digest=self._episodes_digest(), data=data)
+        graph = EpisodeGraph(digest=self._episodes_digest(), data=saved[0], beam=saved[1])
         return self.model_copy(update={"episode_graph": graph})
 
 
