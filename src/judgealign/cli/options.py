@@ -82,7 +82,7 @@ EngineOption = Annotated[
     Literal["local", "spark"],
     typer.Option(
         help="local: this process (asyncio); spark: Spark tasks, each task slot with "
-        "--concurrency calls in flight (needs judgealign[spark])."
+        "--concurrency calls in flight (needs the spark extra of judgealign)."
     ),
 ]
 SparkMasterOption = Annotated[
