@@ -322,27 +322,66 @@ def throughput_section(results: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
+def spark_scale_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    body = results.get("spark_scale")
+    levels = body.get("levels") if body else None
+    if not isinstance(levels, list) or not levels:
+        return []
+    rows = [
+        [
+            num(lv.get("executors")),
+            num(lv.get("concurrency")),
+            num(lv.get("judgements")),
+            num(lv.get("ideal_per_second"), 2),
+            num(lv.get("spark_per_second"), 2),
+            num(lv.get("spark_efficiency"), 3),
+            num(lv.get("spark_overhead_seconds"), 1),
+            num(lv.get("single_process_per_second"), 2),
+            num(lv.get("single_process_efficiency"), 3),
+        ]
+        for lv in levels
+        if isinstance(lv, dict)
+    ]
+    delay = num(body.get("delay_seconds") if body else None, 2)
+    head = ["executors", "concurrency", "judgements", "ideal/s", "Spark/s", "Spark efficiency",
+            "Spark overhead s", "one process/s", "one process efficiency"]  # fmt: skip
+    return [
+        f"### Spark local mode (server answering after {delay} s)",
+        "",
+        *table(head, rows),
+        "",
+    ]
+
+
 def retrieval_section(results: dict[str, dict[str, Any]]) -> list[str]:
     body = results.get("retrieval")
     rows_in = body.get("results") if body else None
     if not isinstance(rows_in, list) or not rows_in:
         return []
+    k = num(body.get("k") if body else None)
     rows = [
         [
+            str(r.get("vectors", "-")),
             num(r.get("episodes")),
-            num(r.get("dim")),
-            num(r.get("index_build_ms"), 2),
+            str(r.get("index", "exact")),
+            num(r.get("index_build_s"), 1),
             num(r.get("median_ms"), 3),
             num(r.get("p95_ms"), 3),
+            num(r.get("exact_median_ms"), 3),
+            num(r.get(f"recall_at_{k}"), 4),
         ]
         for r in rows_in
         if isinstance(r, dict)
     ]
+    head = ["vectors", "episodes", "index", "graph build s", "median ms", "p95 ms",
+            "exact median ms", f"recall@{k}"]  # fmt: skip
+    goals = str(body.get("goals", "")) if body else ""
     return [
-        f"### Retrieval latency (top-{num(body.get('k') if body else None)})",
+        f"### Retrieval latency (top-{k})",
         "",
-        *table(["episodes", "dim", "index build ms", "median ms", "p95 ms"], rows),
+        *table(head, rows),
         "",
+        *([f"Goals: {goals}.", ""] if goals else []),
     ]
 
 
@@ -641,6 +680,7 @@ def render(results_dir: Path) -> str:
         calibration_section(results),
         cost_section(results),
         throughput_section(results),
+        spark_scale_section(results),
         retrieval_section(results),
         local_model_section(results),
         demo_section(results),

@@ -282,3 +282,21 @@ def test_stress_results_table(tmp_path: Path) -> None:
     lines = [ln for ln in text.splitlines() if ln.startswith("| model_training")]
     assert lines[0].startswith("| model_training | baseline | 0.50 n=4 | - |")
     assert "0.50 [0.00, 1.00] n=4" in lines[1]
+
+
+def test_spark_scale_and_retrieval_sections(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    level = {"executors": 2, "concurrency": 4, "judgements": 320, "ideal_per_second": 16.0,
+             "spark_per_second": 12.5, "spark_efficiency": 0.781, "spark_overhead_seconds": 5.6,
+             "single_process_per_second": 15.2, "single_process_efficiency": 0.95}  # fmt: skip
+    write(folder, "spark_scale", {"delay_seconds": 0.5, "levels": [level, "junk"]})
+    row = {"vectors": "topical", "episodes": 100000, "index": "hnsw", "index_build_s": 30.2,
+           "median_ms": 0.357, "p95_ms": 0.429, "exact_median_ms": 20.35,
+           "recall_at_3": 1.0}  # fmt: skip
+    write(folder, "retrieval", {"k": 3, "goals": "median < 2 ms at 100k", "results": [row]})
+    text = summarize.render(folder)
+    assert "### Spark local mode (server answering after 0.50 s)" in text
+    assert "| 2 | 4 | 320 | 16.00 | 12.50 | 0.781 | 5.6 | 15.20 | 0.950 |" in text
+    assert "| topical | 100000 | hnsw | 30.2 | 0.357 | 0.429 | 20.350 | 1.0000 |" in text
+    assert "Goals: median < 2 ms at 100k." in text

@@ -151,3 +151,212 @@ def test_context_on_memory_and_unknown_dimension() -> None:
         exclude_items=set(),
     )
     assert empty.guidelines == () and empty.episodes == ()
+
+
+# -- exact below the threshold, approximate (HNSW) above it -------------------------------------
+
+
+def reference_search(
+    vectors: np.ndarray,
+    eps: list[Episode],
+    q: np.ndarray,
+    *,
+    k: int,
+    floor: float,
+    max_per_group: int = 1,
+    exclude_items: frozenset[str] = frozenset(),
+    exclude_groups: frozenset[str] = frozenset(),
+) -> list[int]:
+    """The rules written out plainly: every episode, best first, ties to the lower row."""
+    sims = vectors @ q
+    order = sorted(range(len(eps)), key=lambda r: (-float(sims[r]), r))
+    picked: list[int] = []
+    per_group: dict[str, int] = {}
+    items: set[str] = set()
+    for r in order:
+        e = eps[r]
+        if sims[r] < floor or e.item in exclude_items or e.group in exclude_groups:
+            continue
+        if per_group.get(e.group, 0) >= max_per_group or e.item in items:
+            continue
+        per_group[e.group] = per_group.get(e.group, 0) + 1
+        items.add(e.item)
+        picked.append(r)
+        if len(picked) == k:
+            break
+    return picked
+
+
+def topical_memory(n_items: int, seed: int = 0) -> tuple[np.ndarray, list[Episode], np.ndarray]:
+    """Items about shared topics (low-dimensional spread around topic centres), some rated by
+    two raters (same vector), four items per input group; plus queries from the same topics."""
+    rng = np.random.default_rng(seed)
+    dim, topics, latent = 64, 12, 6
+    centres = rng.standard_normal((topics, dim))
+    bases = rng.standard_normal((topics, dim, latent)) / np.sqrt(latent)
+
+    def draw(n: int) -> np.ndarray:
+        t = rng.integers(0, topics, size=n)
+        v = centres[t] + 0.7 * np.einsum("nij,nj->ni", bases[t], rng.standard_normal((n, latent)))
+        v += 0.05 * rng.standard_normal((n, dim))
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+    item_vecs = draw(n_items)
+    pairs: list[tuple[Episode, np.ndarray]] = []
+    for i in range(n_items):
+        item = f"it{i:05d}"
+        for rater in ("ann", "bob") if i % 3 == 0 else ("ann",):
+            pairs.append((episode(item, group=f"g{i // 4}", rater=rater), item_vecs[i]))
+    pairs.sort(key=lambda p: p[0].id)
+    return np.stack([v for _, v in pairs]), [e for e, _ in pairs], draw(60)
+
+
+def test_small_memories_stay_exact_and_match_the_rules_written_out() -> None:
+    vectors, eps, queries = topical_memory(900)
+    idx = EpisodeIndex(vectors, eps)
+    assert idx.approximate is False  # far below APPROXIMATE_FROM
+    for n, q in enumerate(queries):
+        rules = {
+            "k": 1 + n % 4,
+            "floor": (-1.0, 0.2, 0.5)[n % 3],
+            "max_per_group": 1 + n % 2,
+            "exclude_items": frozenset({eps[n * 7].item}),
+            "exclude_groups": frozenset({eps[n * 11].group}) if n % 2 else frozenset(),
+        }
+        got = idx.search(
+            q,
+            k=rules["k"],  # type: ignore[arg-type]
+            similarity_floor=rules["floor"],  # type: ignore[arg-type]
+            max_per_group=rules["max_per_group"],  # type: ignore[arg-type]
+            exclude_items=rules["exclude_items"],  # type: ignore[arg-type]
+            exclude_groups=rules["exclude_groups"],  # type: ignore[arg-type]
+        )
+        assert [r for r, _ in got] == reference_search(vectors, eps, q, **rules)  # type: ignore[arg-type]
+
+
+def test_approximate_search_keeps_the_rules_and_exact_cosines_with_high_recall() -> None:
+    vectors, eps, queries = topical_memory(3000)
+    approx = EpisodeIndex(vectors, eps, approximate=True)
+    exact = EpisodeIndex(vectors, eps, approximate=False)
+    found = wanted = 0
+    for n, q in enumerate(queries):
+        kwargs = {
+            "k": 3,
+            "similarity_floor": 0.2,
+            "max_per_group": 1,
+            "exclude_items": {eps[n].item},
+            "exclude_groups": {eps[n * 13].group},
+        }
+        got = approx.search(q, **kwargs)  # type: ignore[arg-type]
+        truth = exact.search(q, **kwargs)  # type: ignore[arg-type]
+        for r, sim in got:  # every hit obeys the rules, with its exact cosine
+            assert abs(sim - float(vectors[r] @ q)) < 1e-5 and sim >= 0.2
+            assert eps[r].item != eps[n].item and eps[r].group != eps[n * 13].group
+        assert len({eps[r].group for r, _ in got}) == len(got)
+        assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+        # Raters of one item share a node: the lower-id rater is the one shown, as exactly.
+        assert all(eps[r].rater == "ann" for r, _ in got)
+        found += len({r for r, _ in got} & {r for r, _ in truth})
+        wanted += len(truth)
+    assert found / wanted >= 0.98
+
+
+def test_approximate_search_is_deterministic_across_builds() -> None:
+    vectors, eps, queries = topical_memory(2000, seed=3)
+    builds = [EpisodeIndex(vectors, eps, approximate=True) for _ in range(2)]
+    runs = [[idx.search(q, k=3, similarity_floor=0.0) for q in queries] for idx in builds]
+    assert runs[0] == runs[1]
+
+
+def test_approximate_search_widens_then_falls_back_to_exact() -> None:
+    vectors, eps, queries = topical_memory(1200, seed=5)
+    approx = EpisodeIndex(vectors, eps, approximate=True).prepare()
+    exact = EpisodeIndex(vectors, eps, approximate=False)
+    q = queries[0]
+    # A floor almost nothing clears: fewer than k qualify, and the answer is still exact.
+    kw = {"k": 3, "similarity_floor": 0.9}
+    assert approx.search(q, **kw) == exact.search(q, **kw)  # type: ignore[arg-type]
+    # Excluding most groups needs more candidates than the graph path takes: exact search.
+    groups = {e.group for e in eps[: int(0.8 * len(eps))]}
+    kw2 = {"k": 2, "similarity_floor": -1.0, "exclude_groups": groups}
+    assert approx.search(q, **kw2) == exact.search(q, **kw2)  # type: ignore[arg-type]
+
+
+def test_without_usearch_large_memories_fall_back_to_exact(monkeypatch: object) -> None:
+    import judgealign.memory.approximate as approximate
+
+    vectors, eps, queries = topical_memory(500, seed=7)
+    monkeypatch.setattr(approximate, "load_usearch", lambda: None)  # type: ignore[attr-defined]
+    approx = EpisodeIndex(vectors, eps, approximate=True)
+    exact = EpisodeIndex(vectors, eps, approximate=False)
+    for q in queries[:10]:
+        assert approx.search(q, k=3, similarity_floor=0.1) == exact.search(
+            q, k=3, similarity_floor=0.1
+        )
+
+
+def test_a_saved_large_memory_carries_its_graph_and_old_files_still_load(
+    monkeypatch: object,
+) -> None:
+    import json
+
+    import judgealign.memory.episodic as episodic
+    import judgealign.memory.store as store
+
+    vectors, eps, queries = topical_memory(800, seed=11)
+    monkeypatch.setattr(episodic, "APPROXIMATE_FROM", 500)  # type: ignore[attr-defined]
+    dm = DimensionMemory(episodes=tuple(eps), episode_vectors=vectors)
+    memory = AlignmentMemory(embedder="fake", dim=vectors.shape[1], dimensions={"d": dm})
+    kw = {
+        "k": 3,
+        "similarity_floor": 0.1,
+        "max_per_group": 1,
+        "max_guidelines": 0,
+        "guideline_budget_tokens": 0,
+        "exclude_items": set(),
+    }
+    before = [memory.context("d", q, **kw).episodes for q in queries[:20]]  # type: ignore[arg-type]
+    text = memory.to_json()
+    data = json.loads(text)
+    assert data["schema_version"] == store.MEMORY_SCHEMA_VERSION == 5
+    assert data["dimensions"]["d"]["episode_graph"]["library"] == "usearch"
+    beam = data["dimensions"]["d"]["episode_graph"]["beam"]
+    assert beam == memory.dimension("d").index._graph().beam  # type: ignore[union-attr]
+
+    built: list[int] = []
+    real_build = episodic.ApproximateIndex.build
+    monkeypatch.setattr(  # type: ignore[attr-defined]
+        episodic.ApproximateIndex, "build", lambda *a: built.append(1) or real_build(*a)
+    )
+    loaded = AlignmentMemory.from_json(text)
+    after = [loaded.context("d", q, **kw).episodes for q in queries[:20]]  # type: ignore[arg-type]
+    assert loaded.dimension("d").index._graph().beam == beam  # type: ignore[union-attr]
+    assert after == before and built == []  # the saved graph is searched, nothing rebuilt
+
+    # A graph that does not match the episodes (edited file) is ignored and rebuilt.
+    data["dimensions"]["d"]["episodes"] = data["dimensions"]["d"]["episodes"][:-1]
+    vec = loaded.dimension("d").episode_vectors[:-1]
+    data["dimensions"]["d"]["episode_vectors"] = json.loads(
+        DimensionMemory(episodes=tuple(eps[:-1]), episode_vectors=vec).model_dump_json()
+    )["episode_vectors"]
+    edited = AlignmentMemory.from_json(json.dumps(data))
+    _ = edited.context("d", queries[0], **kw)  # type: ignore[arg-type]
+    assert built == [1]
+
+    # A version-4 file (no graph) loads and builds its graph on first use.
+    old = json.loads(text)
+    old["schema_version"] = 4
+    del old["dimensions"]["d"]["episode_graph"]
+    v4 = AlignmentMemory.from_json(json.dumps(old))
+    assert [v4.context("d", q, **kw).episodes for q in queries[:20]] == before  # type: ignore[arg-type]
+
+
+def test_the_search_beam_is_tuned_on_held_out_probes_until_recall_is_reached() -> None:
+    from judgealign.memory import approximate
+
+    vectors, eps, _ = topical_memory(2500, seed=13)
+    idx = EpisodeIndex(vectors, eps, approximate=True).prepare()
+    graph = idx._graph()
+    assert graph is not None and graph.beam in approximate.BEAMS
+    assert graph.tuned_recall is not None and graph.tuned_recall >= approximate.TARGET_RECALL
+    assert len(graph._index) == len(idx.item_rows)  # the probes joined the graph after tuning

@@ -42,6 +42,9 @@ from judgealign.evaluation.planning import plan_sample_size
 from judgealign.integrations.mlflow import log_verdicts as log_mlflow_feedback
 from judgealign.integrations.mlflow import scorer as mlflow_scorer
 from judgealign.integrations.mlflow import scorers as mlflow_scorers
+from judgealign.integrations.spark import evaluate_on_spark, score_dataframe
+from judgealign.integrations.spark import read_items as read_spark_items
+from judgealign.integrations.spark import read_judgements as read_spark_judgements
 from judgealign.judge.judge import Judge, clone
 from judgealign.judge.judgement import Judgement
 from judgealign.judge.params import VARIANTS, JudgeParams, Variant
@@ -99,6 +102,7 @@ __all__ = [
     "clone",
     "compare_agents",
     "evaluate",
+    "evaluate_on_spark",
     "load_demo",
     "load_demo_judge",
     "load_items",
@@ -113,10 +117,13 @@ __all__ = [
     "notebook_css",
     "notebook_to_html",
     "plan_sample_size",
+    "read_spark_items",
+    "read_spark_judgements",
     "resolve_agent",
     "resolve_embedder",
     "resolve_llm",
     "run_agent",
     "save_judge",
+    "score_dataframe",
     "stress_test",
 ]

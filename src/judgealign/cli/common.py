@@ -17,6 +17,7 @@ from judgealign.data.item import Item
 from judgealign.data.label import Label
 from judgealign.data.mlflow_traces import is_mlflow_ref
 from judgealign.errors import ConfigError, DataError, JudgeAlignError
+from judgealign.judge.failures import FailureSummary
 from judgealign.judge.judgement import Judgement
 from judgealign.rubric.model import Rubric
 
@@ -194,7 +195,11 @@ def check_failures(judgements: Iterable[Judgement], max_failed: float) -> None:
     mostly failed must not pass for a result in CI)."""
     from judgealign.judge.failures import FailureSummary
 
-    summary = FailureSummary.of(judgements)
+    check_failure_summary(FailureSummary.of(judgements), max_failed)
+
+
+def check_failure_summary(summary: FailureSummary, max_failed: float) -> None:
+    """``check_failures`` for a summary counted elsewhere (a Spark run counts its table)."""
     if not summary.failed:
         return
     if summary.too_many(max_failed):

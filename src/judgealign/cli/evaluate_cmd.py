@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,7 @@ from judgealign.cli.options import (
     ConcurrencyOption,
     ContextRatioOption,
     EmbedderOption,
+    EngineOption,
     ItemBudgetOption,
     JudgeOptions,
     KOption,
@@ -27,6 +29,7 @@ from judgealign.cli.options import (
     ReflectionModelOption,
     RetryFailedOption,
     SimilarityFloorOption,
+    SparkMasterOption,
 )
 from judgealign.data.mlflow_store import connect, resolve_tracking_uri
 from judgealign.data.mlflow_traces import is_mlflow_ref
@@ -122,6 +125,8 @@ def evaluate(
     mlflow: Annotated[bool, typer.Option(help="Log the run to MLflow.")] = False,
     tracking_uri: TrackingUriOption = None,
     experiment: ExperimentOption = None,
+    engine: EngineOption = "local",
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Grouped k-fold evaluation of baseline and aligned variants; writes the reports."""
     from judgealign.evaluation.experiment import evaluate as run_evaluation
@@ -158,6 +163,13 @@ def evaluate(
         concurrency=concurrency,
     )
     judge = opts.new_judge(rub, needs_embedder=any(v != "baseline" for v in chosen))
+    if engine == "spark":  # each fold a Spark task; the report is built here as below
+        from judgealign.integrations.spark import evaluate_on_spark
+        from judgealign.integrations.spark.session import session_for
+
+        run_evaluation = functools.partial(
+            evaluate_on_spark, session_for(spark_master), cache_dir=cache_dir
+        )
     report = run_evaluation(
         judge,
         its,

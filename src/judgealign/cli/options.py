@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -75,6 +75,21 @@ MaxFailedOption = Annotated[
         min=0.0,
         max=1.0,
         help="Exit 1 when more than this fraction of judgements failed (always when all did).",
+    ),
+]
+
+EngineOption = Annotated[
+    Literal["local", "spark"],
+    typer.Option(
+        help="local: this process (asyncio); spark: Spark tasks, each task slot with "
+        "--concurrency calls in flight (needs the spark extra of judgealign)."
+    ),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Spark master for --engine spark, e.g. local[4] or spark://host:7077 "
+        "(default: the active session's, spark-submit's, else local[*])."
     ),
 ]
 

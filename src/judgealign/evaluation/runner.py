@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,7 +131,10 @@ class Evaluator:
     baseline needs no training, so it is computed once for every item and reused by every
     fold. With ``run_dir`` every judgement is appended to ``judgements.jsonl`` and fitted
     judges go to ``judges/``: an interrupted run resumes where it stopped and recomputes
-    nothing.
+    nothing. ``only_folds`` runs just those folds (their fits, their held-out judgements and
+    their learning-curve points, with the same splits and label draws as a full run, in every
+    repeat): what a Spark task runs for one fold
+    (``judgealign.integrations.spark.evaluate_on_spark``).
 
     ``repeats`` > 1 runs the whole cross-validation again with other folds: repeat r deals
     the groups with fold seed ``seed + r`` and fits its fold judges with judge seed
@@ -154,6 +157,7 @@ class Evaluator:
         progress: Progress | None = None,
         retry_failed: bool = False,
         repeats: int = 1,
+        only_folds: Collection[int] | None = None,
     ) -> None:
         unknown = [v for v in variants if v not in VARIANTS]
         if unknown:
@@ -171,6 +175,7 @@ class Evaluator:
         self.progress: Progress = progress or NoProgress()
         self.retry_failed = retry_failed
         self.repeats = repeats
+        self.only_folds = None if only_folds is None else set(only_folds)
         self._resolved_template: Judge | None = None
         self._alignment_usage = Usage()
 
@@ -293,6 +298,8 @@ class Evaluator:
         tag = f"-r{repeat}" if repeat else ""
         status = f" (repeat {repeat + 1} of {self.repeats})" if self.repeats > 1 else ""
         for f, (train_ids, test_ids) in enumerate(folds):
+            if not self._runs(f):
+                continue
             train = set(train_ids)
             judges: dict[str, tuple[Judge, int]] = {}
             if "baseline" in self.variants and repeat == 0:
@@ -326,6 +333,9 @@ class Evaluator:
                         train,
                     )
         return run
+
+    def _runs(self, fold: int) -> bool:
+        return self.only_folds is None or fold in self.only_folds
 
     def _settings(self, items: Sequence[Item], labels: Sequence[Label]) -> dict[str, object]:
         """What decides the stored results; variants and curve sizes may grow on resume."""
@@ -509,6 +519,8 @@ class Evaluator:
                     pick = rng.permutation(len(pool))[: min(n, len(pool))]
                     chosen.extend(pool[i] for i in sorted(pick))
                     per_dim_counts.append(min(n, len(pool)))
+                if not self._runs(f):
+                    continue  # drawn all the same: later folds' draws must not shift
                 items = [by_id[i] for i in sorted({lb.item for lb in chosen})]
                 fitted = await self._fitted(f, chosen, items, tag=f"-n{n}", units=len(train_ids))
                 variant = f"full@{n}"

@@ -1,1 +1,5 @@
-"""Integrations with the tools users already run: MLflow (``integrations.mlflow``)."""
+"""Integrations with the platforms judgealign's users work on: MLflow (``integrations.mlflow``)
+and Spark (``integrations.spark``).
+
+Each imports its platform lazily, behind its extra, so importing judgealign never needs them.
+"""

@@ -73,8 +73,6 @@ def load_judge(path: str | Path, *, tracking_uri: str | None = None, **params: A
 
 def _load_judge_file(path: Path, where: str, **params: Any) -> Judge:
     """Load the file at ``path``; errors name ``where`` (what the user gave)."""
-    from judgealign.memory.store import AlignmentMemory
-
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -83,6 +81,21 @@ def _load_judge_file(path: Path, where: str, **params: Any) -> Judge:
         ) from None
     except (OSError, ValueError) as exc:
         raise DataError(f"{where}: corrupt judge file ({exc}); re-run `judgealign align`") from None
+    return judge_from_dict(data, source=where, **params)
+
+
+def judge_from_dict(data: Any, *, source: str = "judge", **params: Any) -> Judge:
+    """The judge a judge file's parsed JSON describes (``load_judge`` without the file: what
+    a Spark executor gets from a broadcast); ``source`` names it in errors.
+
+    >>> from judgealign.rubric import load_rubric
+    >>> judge = Judge(load_rubric("ml-notebook"), model="fake:mimic")
+    >>> judge_from_dict(judge_to_dict(judge)).params == judge.params
+    True
+    """
+    from judgealign.memory.store import AlignmentMemory
+
+    where = source
     if not isinstance(data, dict) or data.get("format") != JUDGE_FILE_FORMAT:
         raise DataError(f"{where}: not a judgealign judge file; create one with `judgealign align`")
     version = data.get("schema_version")
@@ -107,9 +120,9 @@ def _load_judge_file(path: Path, where: str, **params: Any) -> Judge:
         values = JudgeParams.model_validate(stored).model_dump()
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
+        loc = ".".join(str(p) for p in err["loc"])
         raise DataError(
-            f"{where}: invalid params ({where}: {err['msg']}); re-run `judgealign align`"
+            f"{where}: invalid params ({loc}: {err['msg']}); re-run `judgealign align`"
         ) from None
     values.update(params)
     judge = Judge(rubric, **values)

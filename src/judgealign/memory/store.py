@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Collection
@@ -34,7 +35,10 @@ from judgealign.memory.selection import select_guidelines
 # 3: a dimension may carry score calibrations, one per judge variant.
 # 4: blends, calibrations and the unaligned judge's episode scores are gone (the experiments
 #    left the core); versions 1-3 load with those fields dropped.
-MEMORY_SCHEMA_VERSION = 4
+# 5: a dimension large enough for approximate retrieval carries its episodes' HNSW graph, so
+#    loading it costs no build and every process searches the same graph; versions 1-4 load
+#    (the graph is built on first use).
+MEMORY_SCHEMA_VERSION = 5
 MEMORY_FORMAT = "judgealign.memory"
 
 
@@ -70,6 +74,43 @@ Matrix = Annotated[
     PlainValidator(_decode_matrix),
     PlainSerializer(_encode_matrix, return_type=dict, when_used="json"),
 ]
+
+
+def _decode_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"not base64 data: {exc}") from None
+
+
+Base64Bytes = Annotated[
+    bytes,
+    PlainValidator(_decode_bytes),
+    PlainSerializer(lambda b: base64.b64encode(b).decode(), return_type=str, when_used="json"),
+]
+
+
+def episodes_digest(episodes: tuple[Episode, ...], vectors: FloatArray) -> str:
+    """What a saved search graph was built over: the episode ids and their vectors."""
+    digest = hashlib.sha256()
+    digest.update("\n".join(e.id for e in episodes).encode())
+    digest.update(np.ascontiguousarray(vectors, dtype="<f4").tobytes())
+    return digest.hexdigest()
+
+
+class EpisodeGraph(BaseModel):
+    """A dimension's HNSW graph over its episodes (usearch's own serialization), the search
+    beam its build tuned, and the digest of the episodes it was built over: a graph that
+    does not match is rebuilt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    library: Literal["usearch"] = "usearch"
+    digest: str
+    beam: int = Field(default=128, ge=1)
+    data: Base64Bytes
 
 
 class DistillFailure(BaseModel):
@@ -109,7 +150,9 @@ class DimensionMemory(BaseModel):
     episodes: tuple[Episode, ...] = ()
     episode_vectors: Matrix = Field(default_factory=lambda: np.zeros((0, 0), np.float32))
     failures: tuple[DistillFailure, ...] = ()
+    episode_graph: EpisodeGraph | None = None
     _index: EpisodeIndex | None = PrivateAttr(default=None)
+    _digest: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> DimensionMemory:
@@ -127,8 +170,32 @@ class DimensionMemory(BaseModel):
     @property
     def index(self) -> EpisodeIndex:
         if self._index is None:
-            self._index = EpisodeIndex(self.episode_vectors, self.episodes)
+            graph = self.episode_graph
+            saved = (
+                (graph.data, graph.beam) if graph is not None and self._graph_matches() else None
+            )
+            self._index = EpisodeIndex(self.episode_vectors, self.episodes, graph=saved)
         return self._index
+
+    def _episodes_digest(self) -> str:
+        if self._digest is None:
+            self._digest = episodes_digest(self.episodes, self.episode_vectors)
+        return self._digest
+
+    def _graph_matches(self) -> bool:
+        graph = self.episode_graph
+        return graph is not None and graph.digest == self._episodes_digest()
+
+    def with_graph(self) -> DimensionMemory:
+        """This dimension with its search graph attached (built if needed), when its
+        retrieval is approximate; unchanged otherwise."""
+        if not self.index.approximate or self._graph_matches():
+            return self
+        saved = self.index.saved_graph()
+        if saved is None:  # no usearch here: the reader builds its own
+            return self
+        graph = EpisodeGraph(digest=self._episodes_digest(), data=saved[0], beam=saved[1])
+        return self.model_copy(update={"episode_graph": graph})
 
 
 class AlignmentMemory(BaseModel):
@@ -190,6 +257,13 @@ class AlignmentMemory(BaseModel):
             for name, dm in sorted(self.dimensions.items())
             if dm.failures
         }
+
+    def prepare_retrieval(self) -> AlignmentMemory:
+        """Build every dimension's search structures now (the HNSW graph of a large memory
+        takes seconds to minutes) instead of inside the first judgement that retrieves."""
+        for dm in self.dimensions.values():
+            dm.index.prepare()
+        return self
 
     def label_ids(self) -> set[str]:
         """Ids of every label in memory (each label is kept as an episode)."""
@@ -265,7 +339,11 @@ class AlignmentMemory(BaseModel):
 
     # -- persistence ------------------------------------------------------------------------
     def to_json(self) -> str:
-        return self.model_dump_json()
+        """The memory as JSON; a dimension searched approximately carries its graph."""
+        dims = {name: dm.with_graph() for name, dm in self.dimensions.items()}
+        if all(dims[n] is dm for n, dm in self.dimensions.items()):
+            return self.model_dump_json()
+        return self.model_copy(update={"dimensions": dims}).model_dump_json()
 
     @classmethod
     def from_json(
