@@ -20,6 +20,7 @@ adjustment is applied by hand to the p-values.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +194,28 @@ def test_different_suites_are_refused_and_versions_named_alike_noted() -> None:
     same = compare_scoreboards(a, a, n_resamples=B)
     assert any("Both runs are filed as version" in n for n in same.notes)
     assert all(math.isclose(d.test.delta, 0.0) for d in same.dims)
+
+
+def test_saved_scoreboards_and_comparisons_load_or_fail_in_one_line(
+    cmp: Any, tmp_path: Path
+) -> None:
+    from judgealign.agent.comparison import ComparisonModel
+    from judgealign.errors import DataError
+
+    saved = cmp.save(tmp_path / "cmp" / "comparison.json")
+    again = ComparisonModel.load(tmp_path / "cmp")  # a folder finds its comparison.json
+    assert again == cmp
+    cases = [
+        ("", "unreadable agent comparison"),
+        ('{"format": "other"}', "not a judgealign agent comparison"),
+        ('{"format": "judgealign.agent.comparison", "schema_version": 99}', "newer than"),
+        ('{"format": "judgealign.agent.comparison", "schema_version": 1}', "invalid agent"),
+    ]
+    for text, expected in cases:
+        saved.write_text(text, encoding="utf-8")
+        with pytest.raises(DataError) as err:
+            ComparisonModel.load(saved)
+        message = str(err.value)
+        assert message.startswith(str(saved)) and expected in message and "\n" not in message
+    with pytest.raises(DataError, match="no agent scoreboard; run `judgealign agent run"):
+        ScoreboardModel.load(tmp_path / "missing")

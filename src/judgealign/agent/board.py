@@ -14,7 +14,6 @@ The renderers (console, HTML, MLflow) live in their own modules and read this mo
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -222,25 +221,17 @@ class ScoreboardModel(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> Any:
         """Read a ``scoreboard.json`` (or the one in a run folder)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / "scoreboard.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DataError(
-                f"{path}: no scoreboard; run `judgealign agent run ... --out {path.parent}`"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: unreadable scoreboard ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != SCOREBOARD_FORMAT:
-            raise DataError(f"{path}: not a judgealign agent scoreboard")
-        if int(data.get("schema_version", 0)) > SCOREBOARD_SCHEMA_VERSION:
-            raise DataError(
-                f"{path}: scoreboard schema {data.get('schema_version')} is newer than this "
-                f"judgealign reads ({SCOREBOARD_SCHEMA_VERSION}); upgrade judgealign"
-            )
-        return cls.model_validate(data)
+        from judgealign.agent.store import read_document, validated
+
+        path, data = read_document(
+            path,
+            default_name="scoreboard.json",
+            format_name=SCOREBOARD_FORMAT,
+            schema_version=SCOREBOARD_SCHEMA_VERSION,
+            what="agent scoreboard",
+            missing_hint="run `judgealign agent run ... --out FOLDER` first",
+        )
+        return validated(cls, data, path, "agent scoreboard")
 
 
 # -- computing it ---------------------------------------------------------------------------

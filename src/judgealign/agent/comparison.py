@@ -12,7 +12,6 @@ version should not look better for failing its hard cases.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -140,16 +139,18 @@ class ComparisonModel(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        path = Path(path)
-        if path.is_dir():
-            path = path / "comparison.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: unreadable comparison ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != COMPARISON_FORMAT:
-            raise DataError(f"{path}: not a judgealign agent comparison")
-        return cls.model_validate(data)
+        """Read a ``comparison.json`` (or the one in a comparison folder)."""
+        from judgealign.agent.store import read_document, validated
+
+        path, data = read_document(
+            path,
+            default_name="comparison.json",
+            format_name=COMPARISON_FORMAT,
+            schema_version=COMPARISON_SCHEMA_VERSION,
+            what="agent comparison",
+            missing_hint="run `judgealign agent compare OLD NEW --out FOLDER` first",
+        )
+        return validated(cls, data, path, "agent comparison")
 
 
 def _signed(delta: float, lower_is_better: bool) -> float:

@@ -20,33 +20,14 @@ from judgealign.agent.comparison import ComparisonModel
 from judgealign.evaluation.bootstrap import ConfidenceInterval
 from judgealign.judge.judgement import Judgement
 from judgealign.render.notebook_html import notebook_css
+from judgealign.report.html import PAGE_CSP, PAGE_CSS
 from judgealign.report.svg import esc
 
-_CSS = """
-:root { color-scheme: light; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1b1b1b;
-  margin: 0 auto; padding: 1.5rem 2rem 4rem; max-width: 1400px; background: #fff; }
-h1 { font-size: 1.6rem; margin: 0 0 .2rem; }
-h2 { font-size: 1.25rem; margin: 2.2rem 0 .6rem; border-bottom: 2px solid #e3e3e3;
-  padding-bottom: .2rem; }
-h3 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
-.sub { color: #555; margin: 0 0 1rem; }
-nav { margin: .8rem 0 1rem; font-size: .95rem; }
-nav a { margin-right: 1rem; color: #0b5cad; }
+# The report pages' look (one stylesheet to keep), plus what only agent pages show.
+_CSS = (
+    PAGE_CSS
+    + """
 a { color: #0b5cad; }
-.warning { background: #fff4d6; border: 1px solid #e0b400; border-left: 6px solid #e0b400;
-  padding: .6rem .9rem; margin: .6rem 0; border-radius: 3px; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; margin: .4rem 0 1rem; font-size: .9rem; }
-th, td { border: 1px solid #dcdcdc; padding: .25rem .5rem; vertical-align: top;
-  text-align: left; }
-thead th { background: #f3f4f6; position: sticky; top: 0; }
-tbody tr:nth-child(even) { background: #fafafa; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.num small { color: #555; }
-td.better { background: #e3f4e6; }
-td.worse { background: #fbe4e1; }
-td.sig { font-weight: 700; }
 td.failed, span.failed { color: #b00020; font-weight: 600; }
 td.rationale { max-width: 40rem; }
 td.seen { font-size: .82rem; max-width: 30rem; }
@@ -55,13 +36,9 @@ details.nb { margin: .3rem 0; border: 1px solid #e3e3e3; border-radius: 3px;
 details.nb > summary { cursor: pointer; padding: .2rem 0; }
 .tag { display: inline-block; background: #eef2f7; border-radius: 3px; padding: 0 .3rem;
   margin: 0 .2rem .1rem 0; font-size: .8rem; }
-.note, .explain { color: #555; font-size: .88rem; }
 ul.gap-examples { margin: .2rem 0; color: #444; font-size: .85rem; }
-footer { margin-top: 3rem; color: #777; font-size: .85rem; }
 """
-
-# No scripts, no network: even a value that escaped escaping could not run or load anything.
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+)
 
 
 def notebook_view(notebook_json: str, source: str = "") -> str:
@@ -77,7 +54,7 @@ def notebook_view(notebook_json: str, source: str = "") -> str:
 def _page(title: str, body: Sequence[str], version: str, schema: int) -> str:
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{PAGE_CSP}\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{esc(title)}</title><style>{_CSS}{notebook_css()}</style></head><body>"
         + "\n".join(body)

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from judgealign.agent.records import Execution, Generation, ScoredJudgement, notebook_id
 from judgealign.data.jsonl import repair_torn_tail
+from judgealign.errors import DataError
 from judgealign.judge.failures import redo_on_resume
 
 GENERATIONS = "generations.jsonl"
@@ -55,6 +56,47 @@ def write_atomic(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
+
+
+def read_document(
+    path: str | Path,
+    *,
+    default_name: str,
+    format_name: str,
+    schema_version: int,
+    what: str,
+    missing_hint: str,
+) -> tuple[Path, dict[str, Any]]:
+    """The checked JSON object of a saved scoreboard or comparison (``path`` may be its run
+    folder): any problem is a one-line ``DataError`` naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / default_name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no {what}; {missing_hint}") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable {what} ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != format_name:
+        raise DataError(f"{path}: not a judgealign {what}")
+    version = data.get("schema_version", 0)
+    if not isinstance(version, int) or version > schema_version:
+        raise DataError(
+            f"{path}: {what} schema {version!r} is newer than this judgealign reads "
+            f"({schema_version}); upgrade judgealign"
+        )
+    return path, data
+
+
+def validated(model: type[Any], data: dict[str, Any], path: Path, what: str) -> Any:
+    """``model.model_validate(data)``, its first error as one line naming ``path``."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise DataError(f"{path}: invalid {what} ({loc}: {err['msg']})") from None
 
 
 class Journal:
