@@ -175,7 +175,13 @@ def test_evaluation_folds_as_spark_tasks_give_the_one_process_report(
     judge = ja.Judge(
         ja.load_rubric("ml-notebook").subset(["model_use"]), model="fake:mimic", embedder="fake"
     )
-    options: dict[str, Any] = {"variants": ["baseline", "full"], "folds": 3, "n_resamples": 200}
+    # Two repeats: a fold's task runs that fold in each repeat's cross-validation.
+    options: dict[str, Any] = {
+        "variants": ["baseline", "full"],
+        "folds": 3,
+        "repeats": 2,
+        "n_resamples": 200,
+    }
     local = ja.evaluate(judge, items, labels, run_dir=tmp_path / "local", progress=None, **options)
     run_dir = tmp_path / "spark"
     fresh = ja.clone(judge)
@@ -189,10 +195,10 @@ def test_evaluation_folds_as_spark_tasks_give_the_one_process_report(
     for variant in ("baseline", "full"):
         a, b = local.result(variant, "model_use"), on_spark.result(variant, "model_use")
         assert (a.n_scored, a.mae) == (b.n_scored, b.mae)
-    # Each fold's fit came back from its task: the driver's evaluate refitted nothing.
-    assert sorted(p.name for p in (run_dir / "judges").glob("*.judge.json")) == [
-        f"fold-{f}.judge.json" for f in range(3)
-    ]
+    # Each fold's fits came back from its task: the driver's evaluate refitted nothing.
+    assert sorted(p.name for p in (run_dir / "judges").glob("*.judge.json")) == sorted(
+        [f"fold-{f}.judge.json" for f in range(3)] + [f"fold-{f}-r1.judge.json" for f in range(3)]
+    )
     stored = (run_dir / "judgements.jsonl").read_text().splitlines()
 
     def verdicts(lines: list[str]) -> set[tuple[Any, ...]]:
