@@ -36,7 +36,9 @@ DTYPE = "i8"
 # exact top PROBE_K in at least TARGET_RECALL of places. A fixed beam was not enough: 128
 # gave recall@3 1.00 at 100k topical vectors but 0.955 at 1M (bench/retrieval.py).
 BEAMS = (128, 256, 512, 1024)
-TARGET_RECALL = 0.99
+# Above the product's goal (recall@3 >= 0.99): the probe is a 128-query sample, and a beam
+# tuned to just reach 0.99 on it gave recall@3 0.988 on other queries at 1M episodes.
+TARGET_RECALL = 0.998
 PROBE_QUERIES = 128
 PROBE_K = 10
 PROBE_CANDIDATES = 32  # the fewest an EpisodeIndex query asks for
