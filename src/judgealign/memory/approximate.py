@@ -32,7 +32,7 @@ EXPANSION_ADD = 128
 DTYPE = "i8"
 # The search beam is tuned per graph, once, right after its build: the narrowest of BEAMS
 # with which a fixed sample of the memory's own vectors (each leaving itself out) finds, as
-# a query does (PROBE_CANDIDATES candidates re-scored exactly, the best PROBE_K kept), the
+# a query does (MIN_CANDIDATES candidates re-scored exactly, the best PROBE_K kept), the
 # exact top PROBE_K in at least TARGET_RECALL of places. A fixed beam was not enough: 128
 # gave recall@3 1.00 at 100k topical vectors but 0.955 at 1M (bench/retrieval.py).
 BEAMS = (128, 256, 512, 1024)
@@ -41,7 +41,8 @@ BEAMS = (128, 256, 512, 1024)
 TARGET_RECALL = 0.998
 PROBE_QUERIES = 128
 PROBE_K = 10
-PROBE_CANDIDATES = 32  # the fewest an EpisodeIndex query asks for
+# The fewest candidates an EpisodeIndex query asks the graph for (the tuning asks as many).
+MIN_CANDIDATES = 32
 EXPANSION_SEARCH = BEAMS[0]
 
 _warned = threading.Event()
@@ -126,7 +127,7 @@ class ApproximateIndex:
         for beam in BEAMS:
             with self._lock:
                 self._index.expansion_search = beam
-                found = self._index.search(queries, PROBE_CANDIDATES, threads=1)
+                found = self._index.search(queries, MIN_CANDIDATES, threads=1)
             keys = np.asarray(found.keys, dtype=np.int64).reshape(len(probes), -1)
             hits = sum(
                 len(_best(k[k >= 0], vectors, q) & t)
@@ -174,7 +175,7 @@ class ApproximateIndex:
 def _probe_sample(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """The rows a graph is tuned with: a seeded sample (the same memory, the same beam);
     none for a graph too small to need tuning."""
-    if len(rows) <= 8 * PROBE_CANDIDATES:
+    if len(rows) <= 8 * MIN_CANDIDATES:
         return np.zeros(0, dtype=np.int64)
     pick = np.random.default_rng(0).choice(len(rows), min(PROBE_QUERIES, len(rows) // 8), False)
     return np.sort(rows[pick])

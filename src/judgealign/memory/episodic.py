@@ -17,7 +17,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from judgealign.memory.approximate import ApproximateIndex
+from judgealign.memory.approximate import MIN_CANDIDATES, ApproximateIndex
 from judgealign.memory.records import Episode
 
 # How many candidates to partially sort per wanted episode before the diversity filter.
@@ -26,9 +26,9 @@ OVERSAMPLE = 4
 # results never change). At 50k episodes an exact query costs ~6 ms on 2 cores and the graph's
 # one-off build ~6 s (bench/retrieval.py), repaid after about a thousand queries.
 APPROXIMATE_FROM = 50_000
-# The approximate path asks the graph for at least this many candidates, and gives up on it
-# (exact search instead) when the rules would need more than this fraction of the episodes.
-MIN_CANDIDATES = 32
+# The approximate path asks the graph for at least MIN_CANDIDATES candidates (the number its
+# search beam was tuned with), and gives up on it (exact search instead) when the rules would
+# need more than this fraction of the episodes.
 MAX_CANDIDATE_FRACTION = 0.25
 
 FloatArray = npt.NDArray[np.float32]

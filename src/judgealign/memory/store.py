@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from judgealign.errors import DataError
+from judgealign.memory.approximate import EXPANSION_SEARCH
 from judgealign.memory.episodic import EpisodeIndex, FloatArray
 from judgealign.memory.records import Episode, Guideline
 from judgealign.memory.selection import select_guidelines
@@ -109,7 +110,7 @@ class EpisodeGraph(BaseModel):
 
     library: Literal["usearch"] = "usearch"
     digest: str
-    beam: int = Field(default=128, ge=1)
+    beam: int = Field(default=EXPANSION_SEARCH, ge=1)  # a graph saved before tuning
     data: Base64Bytes
 
 
