@@ -18,14 +18,14 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from judgealign import __version__
 from judgealign.agent.execution import ExecutionResult
 from judgealign.agent.records import Execution, Generation, ScoredJudgement, notebook_id
+from judgealign.agent.store import SavedDocument
 from judgealign.agent.suite import AgentCase
 from judgealign.agent.task import FailureKind
 from judgealign.errors import DataError
@@ -158,10 +158,13 @@ class GapSettings(BaseModel):
     embedder: str | None = None
 
 
-class ScoreboardModel(BaseModel):
+class ScoreboardModel(SavedDocument):
     """The scoreboard's data (``scoreboard.json``); see ``judgealign.Scoreboard``."""
 
     model_config = _CONFIG
+    FILE_NAME: ClassVar[str] = "scoreboard.json"
+    WHAT: ClassVar[str] = "agent scoreboard"
+    MISSING_HINT: ClassVar[str] = "run `judgealign agent run ... --out FOLDER` first"
 
     format: str = SCOREBOARD_FORMAT
     schema_version: int = SCOREBOARD_SCHEMA_VERSION
@@ -209,29 +212,6 @@ class ScoreboardModel(BaseModel):
 
     def gaps_for(self, dimension: str) -> list[Gap]:
         return [g for g in self.gaps if g.dimension == dimension]
-
-    def save(self, path: str | Path) -> Path:
-        """Write ``scoreboard.json`` atomically."""
-        from judgealign.agent.store import write_atomic
-
-        path = Path(path)
-        write_atomic(path, self.model_dump_json(indent=1) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Any:
-        """Read a ``scoreboard.json`` (or the one in a run folder)."""
-        from judgealign.agent.store import read_document, validated
-
-        path, data = read_document(
-            path,
-            default_name="scoreboard.json",
-            format_name=SCOREBOARD_FORMAT,
-            schema_version=SCOREBOARD_SCHEMA_VERSION,
-            what="agent scoreboard",
-            missing_hint="run `judgealign agent run ... --out FOLDER` first",
-        )
-        return validated(cls, data, path, "agent scoreboard")
 
 
 # -- computing it ---------------------------------------------------------------------------

@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from judgealign import __version__
 from judgealign.agent.board import Gap, ScoreboardModel, applicable
+from judgealign.agent.store import SavedDocument
 from judgealign.errors import DataError
 from judgealign.evaluation.bootstrap import PairedComparison, holm_correction, paired_bootstrap
 from judgealign.rubric.model import Rubric
@@ -86,10 +86,13 @@ class FailureChange(BaseModel):
     reason: str
 
 
-class ComparisonModel(BaseModel):
+class ComparisonModel(SavedDocument):
     """The comparison's data (``comparison.json``); see ``judgealign.AgentComparison``."""
 
     model_config = _CONFIG
+    FILE_NAME: ClassVar[str] = "comparison.json"
+    WHAT: ClassVar[str] = "agent comparison"
+    MISSING_HINT: ClassVar[str] = "run `judgealign agent compare OLD NEW --out FOLDER` first"
 
     format: str = COMPARISON_FORMAT
     schema_version: int = COMPARISON_SCHEMA_VERSION
@@ -129,28 +132,6 @@ class ComparisonModel(BaseModel):
     @property
     def worse_cases(self) -> list[str]:
         return [o.case for o in self.outcomes if o.direction == "worse"]
-
-    def save(self, path: str | Path) -> Path:
-        from judgealign.agent.store import write_atomic
-
-        path = Path(path)
-        write_atomic(path, self.model_dump_json(indent=1) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Any:
-        """Read a ``comparison.json`` (or the one in a comparison folder)."""
-        from judgealign.agent.store import read_document, validated
-
-        path, data = read_document(
-            path,
-            default_name="comparison.json",
-            format_name=COMPARISON_FORMAT,
-            schema_version=COMPARISON_SCHEMA_VERSION,
-            what="agent comparison",
-            missing_hint="run `judgealign agent compare OLD NEW --out FOLDER` first",
-        )
-        return validated(cls, data, path, "agent comparison")
 
 
 def _signed(delta: float, lower_is_better: bool) -> float:

@@ -27,9 +27,9 @@ import os
 import queue
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from judgealign.agent.records import Execution, Generation, ScoredJudgement, notebook_id
 from judgealign.data.jsonl import repair_torn_tail
@@ -58,45 +58,51 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def read_document(
-    path: str | Path,
-    *,
-    default_name: str,
-    format_name: str,
-    schema_version: int,
-    what: str,
-    missing_hint: str,
-) -> tuple[Path, dict[str, Any]]:
-    """The checked JSON object of a saved scoreboard or comparison (``path`` may be its run
-    folder): any problem is a one-line ``DataError`` naming the file."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / default_name
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no {what}; {missing_hint}") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: unreadable {what} ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != format_name:
-        raise DataError(f"{path}: not a judgealign {what}")
-    version = data.get("schema_version", 0)
-    if not isinstance(version, int) or version > schema_version:
-        raise DataError(
-            f"{path}: {what} schema {version!r} is newer than this judgealign reads "
-            f"({schema_version}); upgrade judgealign"
-        )
-    return path, data
+class SavedDocument(BaseModel):
+    """A JSON document of the agent workflow (a scoreboard, a comparison) saved atomically
+    and read back checked: a missing, unreadable, foreign, newer or invalid file is a
+    one-line ``DataError`` naming it. Subclasses name their file, and give their ``format``
+    and ``schema_version`` fields the defaults that identify them."""
 
+    FILE_NAME: ClassVar[str]
+    WHAT: ClassVar[str]  # what the errors call it
+    MISSING_HINT: ClassVar[str]  # how to make one
 
-def validated(model: type[Any], data: dict[str, Any], path: Path, what: str) -> Any:
-    """``model.model_validate(data)``, its first error as one line naming ``path``."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise DataError(f"{path}: invalid {what} ({loc}: {err['msg']})") from None
+    def save(self, path: str | Path) -> Path:
+        """Write the document atomically."""
+        path = Path(path)
+        write_atomic(path, self.model_dump_json(indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """Read a saved document (``path`` may be the folder holding ``FILE_NAME``)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / cls.FILE_NAME
+        what = cls.WHAT
+        fields = cls.model_fields
+        expected_format, newest = fields["format"].default, fields["schema_version"].default
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(f"{path}: no {what}; {cls.MISSING_HINT}") from None
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: unreadable {what} ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != expected_format:
+            raise DataError(f"{path}: not a judgealign {what}")
+        version = data.get("schema_version", 0)
+        if not isinstance(version, int) or version > newest:
+            raise DataError(
+                f"{path}: {what} schema {version!r} is newer than this judgealign reads "
+                f"({newest}); upgrade judgealign"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise DataError(f"{path}: invalid {what} ({loc}: {err['msg']})") from None
 
 
 class Journal:
